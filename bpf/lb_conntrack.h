@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Connection state. State bits are only added, with an atomic OR, and only
+ * when missing (most packets change nothing and write nothing).
+ * Which timeout applies is derived from the bits by the agent's GC:
+ * closing bits -> tcp_closing, ESTABLISHED -> tcp_established, else tcp_syn.
+ */
+#ifndef LB_CONNTRACK_H
+#define LB_CONNTRACK_H
+
+#include "lb_maps.h"
+#include "lb_parse.h"
+
+/* FIN both ways or RST: nothing more will be exchanged. */
+static __always_inline int lb_conn_closed(__u32 state)
+{
+	return (state & LB_CT_RST) ||
+	       (state & (LB_CT_FIN_CLIENT | LB_CT_FIN_BACKEND)) ==
+		       (LB_CT_FIN_CLIENT | LB_CT_FIN_BACKEND);
+}
+
+static __always_inline void lb_conn_add_state(struct lb_conn *conn, __u32 bits)
+{
+	if ((conn->state & bits) != bits)
+		__sync_fetch_and_or(&conn->state, bits);
+}
+
+static __always_inline __u32 lb_tcp_bits_from_client(const struct tcphdr *tcp, __u32 state)
+{
+	__u32 bits = 0;
+
+	if (tcp->rst)
+		bits |= LB_CT_RST;
+	if (tcp->fin)
+		bits |= LB_CT_FIN_CLIENT;
+	if (tcp->ack && !tcp->syn && (state & LB_CT_SYNACK_SEEN))
+		bits |= LB_CT_ESTABLISHED;
+	return bits;
+}
+
+static __always_inline __u32 lb_tcp_bits_from_backend(const struct tcphdr *tcp)
+{
+	__u32 bits = 0;
+
+	if (tcp->rst)
+		bits |= LB_CT_RST;
+	if (tcp->fin)
+		bits |= LB_CT_FIN_BACKEND;
+	if (tcp->syn && tcp->ack)
+		bits |= LB_CT_SYNACK_SEEN;
+	return bits;
+}
+
+/* The lb_snat key under which @conn's backend replies arrive. */
+static __always_inline void lb_conn_reply_key(const struct lb_conn *conn, struct lb_flow_key *key)
+{
+	key->src_ip = conn->backend_ip;
+	key->dst_ip = conn->snat_ip;
+	key->src_port = conn->backend_port;
+	key->dst_port = conn->snat_port;
+	key->proto = conn->proto;
+	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+}
+
+/* Does @conn still own the SNAT tuple @reply arrived on? */
+static __always_inline int lb_conn_owns_reply(const struct lb_conn *conn,
+					      const struct lb_flow_key *reply)
+{
+	return !(conn->state & LB_CT_RELEASED) && conn->snat_ip == reply->dst_ip &&
+	       conn->snat_port == reply->dst_port && conn->backend_ip == reply->src_ip &&
+	       conn->backend_port == reply->src_port;
+}
+
+/*
+ * Take @conn's SNAT tuple away from it. Exactly one CPU wins the
+ * compare-and-swap on the state word; only the winner may touch the tuple.
+ */
+static __always_inline int lb_conn_release(struct lb_conn *conn, __u32 seen_state)
+{
+	return __sync_val_compare_and_swap(&conn->state, seen_state,
+					   seen_state | LB_CT_RELEASED) == seen_state;
+}
+
+#endif /* LB_CONNTRACK_H */

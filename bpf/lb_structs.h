@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Structs shared by the datapath and the agent. The TypeScript codecs in
+ * src/datapath/codecs.ts mirror these; test/layout checks them against the
+ * BTF of the built object, so a change here must be made there too.
+ *
+ * Addresses and ports are in network byte order, except where a field says
+ * otherwise. Every struct is padded explicitly: no hidden holes.
+ */
+#ifndef LB_STRUCTS_H
+#define LB_STRUCTS_H
+
+#include <linux/types.h>
+#include "lb_consts.h"
+
+/* lb_services key: what a client connects to. */
+struct lb_service_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+/* lb_services value. */
+struct lb_service {
+	__u32 id;		/* index into lb_sched, lb_rr, lb_svc_stats */
+};
+
+/* lb_backends value, indexed by backend id. 8 bytes: read untorn. */
+struct lb_backend {
+	__be32 ip;
+	__be16 port;
+	__u16 pad;
+};
+
+/* lb_neigh value, keyed by a backend's IPv4 address. */
+struct lb_neigh {
+	__u8 mac[6];
+	__u16 pad;
+};
+
+/*
+ * A flow's addresses as a packet carries them. Keys both flow tables:
+ *  - lb_ct:   the client's packet, src = client, dst = VIP;
+ *  - lb_snat: the backend's reply, src = backend, dst = SNAT address.
+ * The lb_snat value is the lb_ct key of the flow owning that SNAT tuple.
+ */
+struct lb_flow_key {
+	__be32 src_ip;
+	__be32 dst_ip;
+	__be16 src_port;
+	__be16 dst_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/*
+ * lb_ct value: one connection, with everything needed to rewrite both
+ * directions, so a peer balancer could adopt it as plain data.
+ * Timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+ */
+struct lb_conn {
+	__u64 last_seen_ns;
+	__u64 created_ns;
+	__be32 client_ip;
+	__be32 vip;
+	__be32 backend_ip;
+	__be32 snat_ip;
+	__be16 client_port;
+	__be16 vport;
+	__be16 backend_port;
+	__be16 snat_port;
+	__u8 client_mac[6];	/* next hop towards the client */
+	__u8 proto;
+	__u8 pad;
+	__u32 service_id;
+	__u32 backend_id;
+	__u32 state;		/* enum lb_conn_state bits */
+	__u32 pad2;
+};
+
+/*
+ * lb_snat_pool value (single key 0): where new flows get their source
+ * tuple. Ports are in host byte order, inclusive.
+ */
+struct lb_snat_pool {
+	__be32 addrs[LB_MAX_SNAT_ADDRS];
+	__u32 addr_count;
+	__u16 port_min;
+	__u16 port_max;
+	/* A closed flow's tuple may be taken by a new flow once it has been
+	 * idle this long: long enough for the last ACK to pass. */
+	__u64 reuse_after_ns;
+};
+
+/* Per-CPU traffic counters of one service or one backend. */
+struct lb_traffic {
+	__u64 packets_in;	/* client -> backend */
+	__u64 bytes_in;
+	__u64 packets_out;	/* backend -> client */
+	__u64 bytes_out;
+	__u64 new_flows;
+};
+
+#endif /* LB_STRUCTS_H */
