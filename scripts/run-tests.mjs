@@ -1,0 +1,33 @@
+// Runs the compiled test files of every layer (or of the layers named on
+// the command line) in one node:test run, so one summary closes the output.
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const LAYERS = ['unit', 'layout', 'bpf', 'e2e', 'packaging'];
+const root = new URL('..', import.meta.url).pathname;
+const wanted = process.argv.slice(2);
+for (const layer of wanted) {
+  if (!LAYERS.includes(layer)) {
+    console.error(`unknown test layer "${layer}"; layers: ${LAYERS.join(', ')}`);
+    process.exit(2);
+  }
+}
+
+function testFiles(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).sort().flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return testFiles(path);
+    return name.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+const layers = wanted.length ? wanted : LAYERS;
+const files = layers.flatMap((layer) => testFiles(join(root, 'dist', 'test', layer)));
+if (files.length === 0) {
+  console.error('no compiled test files found: run `npm run build` first');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--test', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);
