@@ -128,12 +128,11 @@ static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 
 	now = bpf_ktime_get_ns();
 	conn = bpf_map_lookup_elem(&lb_ct, &p->key);
-	if (conn && ((conn->state & LB_CT_RELEASED) || (syn && (conn->state & LB_CT_CLOSING_MASK))))
-		return lb_new_flow(p, svc->id, conn, now);
-	if (!conn) {
+	/* A released entry forwards nothing; a SYN on a closing one starts afresh. */
+	if (!conn || (conn->state & LB_CT_RELEASED) || (syn && (conn->state & LB_CT_CLOSING_MASK))) {
 		if (tcp && !syn)
 			return lb_drop(LB_CNT_DROP_NO_CONNTRACK);
-		return lb_new_flow(p, svc->id, NULL, now);
+		return lb_new_flow(p, svc->id, conn, now);
 	}
 
 	neigh = bpf_map_lookup_elem(&lb_neigh, &conn->backend_ip);

@@ -674,8 +674,9 @@ const snatCases: PacketCase[] = [
       const tuples = [...dp.maps.snatTuples()];
       assert.equal(tuples.length, 1);
       assert.equal(tuples[0]!.owner.srcPort, 1002);
-      // A straggler of the old flow must not reach the new flow's connection.
+      // A straggler of the old flow must not reach the new flow's connection, nor start a flow.
       assert.equal(dp.run(fromClient({ port: 1001, flags: ACK })).verdict, 'DROP');
+      expectCounter('drop_no_conntrack', 1n)(dp);
     },
   },
   {
