@@ -14,6 +14,7 @@ required=(
   "ethtool:ethtool"
   "tcpdump:tcpdump"
   "make:make"
+  "python3:python3"
   "/usr/include/bpf/bpf_helpers.h:libbpf-dev"
   "/usr/include/linux/bpf.h:linux-libc-dev"
   "/usr/include/x86_64-linux-gnu/asm/types.h:linux-libc-dev"
