@@ -11,6 +11,29 @@
 #include "lb_maps.h"
 #include "lb_parse.h"
 
+/*
+ * Timestamps use the coarse monotonic clock: the same CLOCK_MONOTONIC time
+ * base the agent's GC reads, at most one tick behind, and a fraction of the
+ * cost of bpf_ktime_get_ns() on the per-packet path.
+ */
+static __always_inline __u64 lb_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
+/*
+ * Is @conn the flow of client tuple @key? Hash map elements are reused right
+ * after a delete, so an element found by lookup can turn into another flow
+ * under us; checking its identity keeps such a packet from being misrouted.
+ */
+static __always_inline int lb_conn_is_client_flow(const struct lb_conn *conn,
+						  const struct lb_flow_key *key)
+{
+	return conn->client_ip == key->src_ip && conn->vip == key->dst_ip &&
+	       conn->client_port == key->src_port && conn->vport == key->dst_port &&
+	       conn->proto == key->proto;
+}
+
 /* FIN both ways or RST: nothing more will be exchanged. */
 static __always_inline int lb_conn_closed(__u32 state)
 {

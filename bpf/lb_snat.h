@@ -40,7 +40,7 @@ static __always_inline int lb_snat_take_over(struct lb_snat_alloc *a, __u64 reus
 	if (!prev_owner)
 		return 0;
 	prev = bpf_map_lookup_elem(&lb_ct, prev_owner);
-	if (!prev)
+	if (!prev || !lb_conn_is_client_flow(prev, prev_owner))
 		return 0;	/* orphan tuple: the GC frees it */
 	state = prev->state;
 	if (!lb_conn_closed(state) || !lb_conn_owns_reply(prev, &a->reply))

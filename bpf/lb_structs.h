@@ -57,7 +57,8 @@ struct lb_flow_key {
 /*
  * lb_ct value: one connection, with everything needed to rewrite both
  * directions, so a peer balancer could adopt it as plain data.
- * Timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
+ * Timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_coarse_ns:
+ * at most one tick behind the agent's clock).
  */
 struct lb_conn {
 	__u64 last_seen_ns;

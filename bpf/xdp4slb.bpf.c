@@ -108,6 +108,10 @@ static __always_inline enum lb_action lb_new_flow(struct lb_packet *p, __u32 ser
 	return LB_ACT_TX;
 }
 
+/*
+ * Flow lookup comes first: an established packet needs no service lookup.
+ * The service is looked up only for packets that may start a flow.
+ */
 static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 {
 	struct lb_service_key skey = {
@@ -120,16 +124,16 @@ static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 	struct lb_neigh *neigh;
 	struct tcphdr *tcp = p->l4.tcp;
 	int syn = tcp && tcp->syn && !tcp->ack;
-	__u64 now;
+	__u64 now = lb_now();
 
-	svc = bpf_map_lookup_elem(&lb_services, &skey);
-	if (!svc)
-		return LB_ACT_PASS;	/* a port we do not balance: the host's */
-
-	now = bpf_ktime_get_ns();
 	conn = bpf_map_lookup_elem(&lb_ct, &p->key);
+	if (conn && !lb_conn_is_client_flow(conn, &p->key))
+		conn = NULL;	/* the element was reused for another flow under us */
 	/* A released entry forwards nothing; a SYN on a closing one starts afresh. */
 	if (!conn || (conn->state & LB_CT_RELEASED) || (syn && (conn->state & LB_CT_CLOSING_MASK))) {
+		svc = bpf_map_lookup_elem(&lb_services, &skey);
+		if (!svc)
+			return LB_ACT_PASS;	/* a port we do not balance: the host's */
 		if (tcp && !syn)
 			return lb_drop(LB_CNT_DROP_NO_CONNTRACK);
 		return lb_new_flow(p, svc->id, conn, now);
@@ -140,7 +144,8 @@ static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 		return lb_drop(LB_CNT_DROP_NO_MAC);
 	if (tcp)
 		lb_conn_add_state(conn, lb_tcp_bits_from_client(tcp, conn->state));
-	conn->last_seen_ns = now;
+	if (conn->last_seen_ns != now)
+		conn->last_seen_ns = now;
 	lb_account(conn, LB_DIR_IN, p->bytes, 0);
 	lb_forward_to_backend(p, conn, neigh->mac);
 	return LB_ACT_TX;
@@ -151,17 +156,20 @@ static __always_inline enum lb_action lb_from_backend(struct lb_packet *p)
 	struct lb_flow_key *owner;
 	struct lb_conn *conn;
 	struct lb_rewrite rw;
+	__u64 now;
 
 	owner = bpf_map_lookup_elem(&lb_snat, &p->key);
 	if (!owner)
 		return LB_ACT_PASS;	/* the host's own traffic from a SNAT address */
 	conn = bpf_map_lookup_elem(&lb_ct, owner);
-	if (!conn || !lb_conn_owns_reply(conn, &p->key))
+	if (!conn || !lb_conn_is_client_flow(conn, owner) || !lb_conn_owns_reply(conn, &p->key))
 		return lb_drop(LB_CNT_DROP_NO_CONNTRACK);
 
 	if (p->l4.tcp)
 		lb_conn_add_state(conn, lb_tcp_bits_from_backend(p->l4.tcp));
-	conn->last_seen_ns = bpf_ktime_get_ns();
+	now = lb_now();
+	if (conn->last_seen_ns != now)
+		conn->last_seen_ns = now;
 	lb_account(conn, LB_DIR_OUT, p->bytes, 0);
 
 	rw.saddr = conn->vip;

@@ -19,7 +19,7 @@ import {
 } from '../support/datapath-fixture.js';
 import { runPacketCase, type PacketCase } from '../support/packet-case.js';
 import { buildFrame, parseFrame, withRewrite, type FrameSpec, type TcpFlags } from '../support/packet.js';
-import { IPPROTO_TCP, IPPROTO_UDP, LbConnState, type LbConn, type LbFlowKey } from '../../src/datapath/codecs.js';
+import { IPPROTO_TCP, LbConnState, type LbConn, type LbFlowKey } from '../../src/datapath/codecs.js';
 import { connTimeoutClass } from '../../src/datapath/conn-state.js';
 
 const CPORT = 40000;
@@ -554,6 +554,18 @@ const dropCases: PacketCase[] = [
     },
   },
   {
+    description: "a conntrack element holding another flow's data (reused under us) is not used",
+    setup: (dp) => {
+      base(dp);
+      handshake(dp, 1001);
+      const other = lbConn.encode(connOf(dp, fromClient({ port: 1001 })));
+      dp.maps.map('lb_ct').update(lbFlowKey.encode(clientKey(fromClient({ port: 1002 }))), other);
+    },
+    input: () => fromClient({ port: 1002 }),
+    verdict: 'DROP',
+    after: expectCounter('drop_no_conntrack', 1n),
+  },
+  {
     description: 'an established flow whose backend MAC disappeared is dropped, not misdelivered',
     setup: (dp) => {
       base(dp);
@@ -727,7 +739,7 @@ const snatCases: PacketCase[] = [
   },
 ];
 
-import { lbFlowKey } from '../../src/datapath/codecs.js';
+import { lbConn, lbFlowKey } from '../../src/datapath/codecs.js';
 const encodeKey = (k: LbFlowKey): Buffer => lbFlowKey.encode(k);
 
 describe('packet tables (BPF_PROG_TEST_RUN on the built object)', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
@@ -772,7 +784,9 @@ describe('packet tables (BPF_PROG_TEST_RUN on the built object)', { skip: proces
     assert.deepEqual(classes, ['tcp_syn', 'tcp_established', 'tcp_closing', 'udp']);
   });
 
-  it('moves last_seen forward with each packet', () => {
+  it('stamps last_seen from the monotonic clock on every packet, both ways', () => {
+    // The datapath's clock is CLOCK_MONOTONIC_COARSE: at most one tick behind Node's.
+    const TICK_SLACK_NS = 20_000_000n;
     runPacketCase({
       description: 'last_seen',
       setup: (dp) => {
@@ -782,12 +796,17 @@ describe('packet tables (BPF_PROG_TEST_RUN on the built object)', { skip: proces
       input: () => fromClient(),
       verdict: 'TX',
       after: (dp) => {
-        const before = connOf(dp, syn).lastSeenNs;
-        send(dp, fromClient());
-        assert.ok(connOf(dp, syn).lastSeenNs > before);
+        const key = lbFlowKey.encode(clientKey(syn));
+        for (const packet of [() => fromClient(), () => fromBackend(dp, syn, ACK)]) {
+          dp.maps.map('lb_ct').update(key, lbConn.encode({ ...connOf(dp, syn), lastSeenNs: 1n }));
+          const t0 = process.hrtime.bigint();
+          send(dp, packet());
+          const t1 = process.hrtime.bigint();
+          const seen = connOf(dp, syn).lastSeenNs;
+          assert.ok(seen >= t0 - TICK_SLACK_NS && seen <= t1, `last_seen ${seen} outside [${t0 - TICK_SLACK_NS}, ${t1}]`);
+        }
       },
     });
   });
 });
 
-void IPPROTO_UDP;
