@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { encodeU32, encodeU64 } from '../../src/datapath/codecs.js';
+import { mountBpffs } from '../support/netns.js';
 import {
   BPF_F_NO_PREALLOC,
   BPF_MAP_TYPE_ARRAY,
@@ -11,25 +12,10 @@ import {
   BPF_MAP_TYPE_PERCPU_ARRAY,
   BpfMap,
 } from '../../src/kernel/bpf-map.js';
-import { KernelError, type KernelErrorCode } from '../../src/kernel/errors.js';
+import { KernelError } from '../../src/kernel/errors.js';
+import { isKernelError } from '../support/kernel-errors.js';
 
 const { E2BIG, EEXIST, ENOENT } = os.constants.errno;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
-
-function isKernelError(code: KernelErrorCode, errno?: number): (err: unknown) => boolean {
-  return (err: unknown) => err instanceof KernelError && err.code === code && (errno === undefined || err.errno === errno);
-}
 
 /* Counted independently of libbpf: "0-1" -> 2. */
 function possibleCpus(): number {
@@ -51,12 +37,6 @@ after(() => {
   for (const map of opened) map.close();
 });
 
-/* Test files run in parallel: serialize the check-and-mount (flock on
- * /sys/fs), since a second bpffs mounted over the first would hide its pins. */
-function mountBpffs(): void {
-  execFileSync('flock', ['/sys/fs', 'sh', '-c', '[ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf']);
-}
-
 describe('BpfMap on a hash map', () => {
   it('creates, updates, looks up and deletes', () => {
     const map = create({ type: BPF_MAP_TYPE_HASH, name: 'kt_crud', keySize: 4, valueSize: 8, maxEntries: 64 });
@@ -68,25 +48,25 @@ describe('BpfMap on a hash map', () => {
     assert.equal(map.perCpu, false);
     assert.ok(map.id > 0);
 
-    assert.equal(map.lookup(u32(1)), undefined);
+    assert.equal(map.lookup(encodeU32(1)), undefined);
     assert.equal(map.nextKey(undefined), undefined);
-    map.update(u32(1), u64(100));
-    assert.deepEqual(map.lookup(u32(1)), u64(100));
+    map.update(encodeU32(1), encodeU64(100));
+    assert.deepEqual(map.lookup(encodeU32(1)), encodeU64(100));
 
-    assert.throws(() => map.update(u32(1), u64(101), 'noexist'), isKernelError('EBPF_MAP_UPDATE', EEXIST));
-    assert.throws(() => map.update(u32(2), u64(102), 'exist'), isKernelError('EBPF_MAP_UPDATE', ENOENT));
-    map.update(u32(1), u64(103), 'exist');
-    map.update(u32(2), u64(104), 'noexist');
-    assert.deepEqual(map.lookup(u32(1)), u64(103));
+    assert.throws(() => map.update(encodeU32(1), encodeU64(101), 'noexist'), isKernelError('EBPF_MAP_UPDATE', EEXIST));
+    assert.throws(() => map.update(encodeU32(2), encodeU64(102), 'exist'), isKernelError('EBPF_MAP_UPDATE', ENOENT));
+    map.update(encodeU32(1), encodeU64(103), 'exist');
+    map.update(encodeU32(2), encodeU64(104), 'noexist');
+    assert.deepEqual(map.lookup(encodeU32(1)), encodeU64(103));
 
-    assert.equal(map.delete(u32(1)), true);
-    assert.equal(map.delete(u32(1)), false);
-    assert.equal(map.lookup(u32(1)), undefined);
+    assert.equal(map.delete(encodeU32(1)), true);
+    assert.equal(map.delete(encodeU32(1)), false);
+    assert.equal(map.lookup(encodeU32(1)), undefined);
   });
 
   it('walks keys with nextKey and keys()', () => {
     const map = create({ type: BPF_MAP_TYPE_HASH, name: 'kt_walk', keySize: 4, valueSize: 8, maxEntries: 64 });
-    for (const k of [7, 8, 9]) map.update(u32(k), u64(k));
+    for (const k of [7, 8, 9]) map.update(encodeU32(k), encodeU64(k));
     const seen = [...map.keys()].map((k) => k.readUInt32LE()).sort();
     assert.deepEqual(seen, [7, 8, 9]);
     const first = map.nextKey(undefined);
@@ -99,13 +79,13 @@ describe('BpfMap on a hash map', () => {
     const esize = isKernelError('ESIZE');
     assert.throws(() => map.lookup(Buffer.alloc(3)), esize);
     assert.throws(() => map.lookup(Buffer.alloc(5)), esize);
-    assert.throws(() => map.update(u32(1), Buffer.alloc(7)), esize);
-    assert.throws(() => map.update(u32(1), Buffer.alloc(9)), esize);
-    assert.throws(() => map.update(Buffer.alloc(2), u64(1)), esize);
+    assert.throws(() => map.update(encodeU32(1), Buffer.alloc(7)), esize);
+    assert.throws(() => map.update(encodeU32(1), Buffer.alloc(9)), esize);
+    assert.throws(() => map.update(Buffer.alloc(2), encodeU64(1)), esize);
     assert.throws(() => map.delete(Buffer.alloc(8)), esize);
     assert.throws(() => map.nextKey(Buffer.alloc(1)), esize);
-    assert.throws(() => map.updateBatch([u32(1), u32(2)], [u64(1)]), esize);
-    assert.throws(() => map.updateBatch([u32(1)], [Buffer.alloc(4)]), esize);
+    assert.throws(() => map.updateBatch([encodeU32(1), encodeU32(2)], [encodeU64(1)]), esize);
+    assert.throws(() => map.updateBatch([encodeU32(1)], [Buffer.alloc(4)]), esize);
     assert.throws(() => map.deleteBatch([Buffer.alloc(3)]), esize);
     assert.throws(() => [...map.lookupBatch({ chunk: 0 })], esize);
     // Nothing reached the map.
@@ -125,8 +105,8 @@ describe('BpfMap on a hash map', () => {
       const keys: Buffer[] = [];
       const values: Buffer[] = [];
       for (let i = 0; i < 5000; i++) {
-        keys.push(u32(i));
-        values.push(u64(i * 3));
+        keys.push(encodeU32(i));
+        values.push(encodeU64(i * 3));
       }
       map.updateBatch(keys, values);
 
@@ -148,8 +128,8 @@ describe('BpfMap on a hash map', () => {
     // 64 keys in 64 buckets: some bucket holds two (birthday bound), which a
     // 1-entry chunk cannot take; the kernel answers ENOSPC until it grows.
     const map = create({ type: BPF_MAP_TYPE_HASH, name: 'kt_bucket', keySize: 4, valueSize: 8, maxEntries: 64 });
-    const keys = Array.from({ length: 64 }, (_, i) => u32(i * 7919));
-    map.updateBatch(keys, keys.map((_, i) => u64(i)));
+    const keys = Array.from({ length: 64 }, (_, i) => encodeU32(i * 7919));
+    map.updateBatch(keys, keys.map((_, i) => encodeU64(i)));
     const read = [...map.lookupBatch({ chunk: 1 })].flatMap((c) => c.keys.map((k) => k.readUInt32LE()));
     assert.deepEqual(
       read.sort((a, b) => a - b),
@@ -160,17 +140,17 @@ describe('BpfMap on a hash map', () => {
   it('batch-updates until the map is full and batch-deletes past missing keys', () => {
     const map = create({ type: BPF_MAP_TYPE_HASH, name: 'kt_bdel', keySize: 4, valueSize: 8, maxEntries: 4 });
     assert.throws(
-      () => map.updateBatch([1, 2, 3, 4, 5, 6].map(u32), [1, 2, 3, 4, 5, 6].map(u64)),
+      () => map.updateBatch([1, 2, 3, 4, 5, 6].map((n) => encodeU32(n)), [1, 2, 3, 4, 5, 6].map((n) => encodeU64(n))),
       (err: unknown) =>
         isKernelError('EBPF_MAP_BATCH', E2BIG)(err) && /stopped after 4 of 6 entries/.test((err as Error).message),
     );
     // Entries before the failing one were written.
-    assert.deepEqual(map.lookup(u32(4)), u64(4));
-    assert.equal(map.lookup(u32(5)), undefined);
-    map.updateBatch([u32(4)], [u64(40)]);
-    assert.deepEqual(map.lookup(u32(4)), u64(40));
+    assert.deepEqual(map.lookup(encodeU32(4)), encodeU64(4));
+    assert.equal(map.lookup(encodeU32(5)), undefined);
+    map.updateBatch([encodeU32(4)], [encodeU64(40)]);
+    assert.deepEqual(map.lookup(encodeU32(4)), encodeU64(40));
 
-    const deleted = map.deleteBatch([u32(1), u32(50), u32(2), u32(51), u32(52), u32(3)]);
+    const deleted = map.deleteBatch([encodeU32(1), encodeU32(50), encodeU32(2), encodeU32(51), encodeU32(52), encodeU32(3)]);
     assert.equal(deleted, 3);
     assert.deepEqual(
       [...map.keys()].map((k) => k.readUInt32LE()).sort((a, b) => a - b),
@@ -183,7 +163,7 @@ describe('BpfMap on a hash map', () => {
 describe('BpfMap on array maps', () => {
   it('batch-reads an array map over several chunks', () => {
     const map = create({ type: BPF_MAP_TYPE_ARRAY, name: 'kt_arr', keySize: 4, valueSize: 4, maxEntries: 3000 });
-    map.update(u32(2999), u32(42));
+    map.update(encodeU32(2999), encodeU32(42));
     let total = 0;
     let chunks = 0;
     let last: Buffer | undefined;
@@ -196,7 +176,7 @@ describe('BpfMap on array maps', () => {
     }
     assert.equal(total, 3000);
     assert.equal(chunks, 3);
-    assert.deepEqual(last, u32(42));
+    assert.deepEqual(last, encodeU32(42));
   });
 
   it('sizes per-CPU values by possible CPUs and splits them', () => {
@@ -204,12 +184,12 @@ describe('BpfMap on array maps', () => {
     const map = create({ type: BPF_MAP_TYPE_PERCPU_ARRAY, name: 'kt_pcpu', keySize: 4, valueSize: 12, maxEntries: 4 });
     assert.equal(map.perCpu, true);
     assert.equal(map.valueBufferSize, 16 * cpus);
-    assert.throws(() => map.update(u32(0), Buffer.alloc(12)), isKernelError('ESIZE'));
+    assert.throws(() => map.update(encodeU32(0), Buffer.alloc(12)), isKernelError('ESIZE'));
 
     const value = Buffer.alloc(map.valueBufferSize);
     for (let cpu = 0; cpu < cpus; cpu++) value.writeUInt32LE(1000 + cpu, cpu * 16 + 8);
-    map.update(u32(3), value);
-    const back = map.lookup(u32(3));
+    map.update(encodeU32(3), value);
+    const back = map.lookup(encodeU32(3));
     assert.ok(back !== undefined);
     const slots = map.perCpuValues(back);
     assert.equal(slots.length, cpus);
@@ -233,9 +213,9 @@ describe('BpfMap on array maps', () => {
       maxEntries: 4,
       innerMapFd: inner.fd,
     });
-    outer.update(u32(1), u32(inner.fd));
-    assert.equal(outer.lookup(u32(0)), undefined);
-    const id = outer.lookup(u32(1))?.readUInt32LE();
+    outer.update(encodeU32(1), encodeU32(inner.fd));
+    assert.equal(outer.lookup(encodeU32(0)), undefined);
+    const id = outer.lookup(encodeU32(1))?.readUInt32LE();
     assert.equal(id, inner.id);
 
     const chunks = [...outer.lookupBatch()];
@@ -243,17 +223,17 @@ describe('BpfMap on array maps', () => {
       chunks.flatMap((c) => c.keys.map((k) => k.readUInt32LE())),
       [1],
     );
-    assert.deepEqual(chunks[0]?.values[0], u32(inner.id));
+    assert.deepEqual(chunks[0]?.values[0], encodeU32(inner.id));
 
     const again = BpfMap.fromId(inner.id);
     try {
-      again.update(u32(2), u32(77));
-      assert.deepEqual(inner.lookup(u32(2)), u32(77));
+      again.update(encodeU32(2), encodeU32(77));
+      assert.deepEqual(inner.lookup(encodeU32(2)), encodeU32(77));
     } finally {
       again.close();
     }
-    assert.equal(outer.delete(u32(1)), true);
-    assert.equal(outer.lookup(u32(1)), undefined);
+    assert.equal(outer.delete(encodeU32(1)), true);
+    assert.equal(outer.lookup(encodeU32(1)), undefined);
   });
 });
 
@@ -266,8 +246,8 @@ describe('BpfMap fds', () => {
     assert.equal(view.id, map.id);
     view.close();
     // Closing a borrowed view left the owner's fd open.
-    map.update(u32(1), u32(1));
-    assert.deepEqual(map.lookup(u32(1)), u32(1));
+    map.update(encodeU32(1), encodeU32(1));
+    assert.deepEqual(map.lookup(encodeU32(1)), encodeU32(1));
   });
 
   it('refuses use after close, and close is idempotent', () => {
@@ -275,7 +255,7 @@ describe('BpfMap fds', () => {
     map.close();
     map.close();
     assert.equal(map.closed, true);
-    assert.throws(() => map.lookup(u32(1)), isKernelError('ECLOSED'));
+    assert.throws(() => map.lookup(encodeU32(1)), isKernelError('ECLOSED'));
   });
 
   it('reports a missing map id', () => {
@@ -296,7 +276,7 @@ describe('BpfMap pins', () => {
   it('pins a map and reopens it from the pin after the creator closed it', () => {
     const path = `${pinDir}/kt_pinned`;
     const map = BpfMap.create({ type: BPF_MAP_TYPE_HASH, name: 'kt_pinned', keySize: 4, valueSize: 8, maxEntries: 16 });
-    map.update(u32(5), u64(55));
+    map.update(encodeU32(5), encodeU64(55));
     map.pin(path);
     const id = map.id;
     map.close();
@@ -308,7 +288,7 @@ describe('BpfMap pins', () => {
       assert.equal(reopened.keySize, 4);
       assert.equal(reopened.valueSize, 8);
       assert.equal(reopened.maxEntries, 16);
-      assert.deepEqual(reopened.lookup(u32(5)), u64(55));
+      assert.deepEqual(reopened.lookup(encodeU32(5)), encodeU64(55));
       assert.throws(() => reopened.pin(path), isKernelError('EBPF_OBJ_PIN', EEXIST));
     } finally {
       reopened.close();

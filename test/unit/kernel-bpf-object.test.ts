@@ -4,9 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { encodeU32, encodeU64 } from '../../src/datapath/codecs.js';
+import { mountBpffs } from '../support/netns.js';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
-import { KernelError, type KernelErrorCode } from '../../src/kernel/errors.js';
+import { KernelError } from '../../src/kernel/errors.js';
+import { isKernelError } from '../support/kernel-errors.js';
 import { setLibbpfLogger } from '../../src/kernel/libbpf.js';
 import { testRun } from '../../src/kernel/prog-test-run.js';
 
@@ -26,22 +29,6 @@ function compileFixture(dir: string, name: string, defines: string[]): string {
   return out;
 }
 
-function isKernelError(code: KernelErrorCode, errno?: number): (err: unknown) => boolean {
-  return (err: unknown) => err instanceof KernelError && err.code === code && (errno === undefined || err.errno === errno);
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
-
 /* Runs `fn` with the object and always closes it. */
 function withObject<T>(file: string, opts: Parameters<typeof BpfObject.open>[1], fn: (obj: BpfObject) => T): T {
   const obj = BpfObject.open(file, opts);
@@ -50,12 +37,6 @@ function withObject<T>(file: string, opts: Parameters<typeof BpfObject.open>[1],
   } finally {
     obj.close();
   }
-}
-
-/* Test files run in parallel: serialize the check-and-mount (flock on
- * /sys/fs), since a second bpffs mounted over the first would hide its pins. */
-function mountBpffs(): void {
-  execFileSync('flock', ['/sys/fs', 'sh', '-c', '[ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf']);
 }
 
 describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build the test BPF object' : false }, () => {
@@ -85,7 +66,7 @@ describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build th
       assert.ok(prog.fd > 0);
       const counter = obj.map('kt_hash');
       assert.equal(counter.maxEntries, 16);
-      counter.update(u32(0), u64(0));
+      counter.update(encodeU32(0), encodeU64(0));
 
       const packet = Buffer.alloc(64);
       packet.fill(0xab, 14);
@@ -95,7 +76,7 @@ describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build th
       assert.ok(first.durationNs >= 0);
 
       testRun(prog.fd, packet, { repeat: 5 });
-      assert.deepEqual(counter.lookup(u32(0)), u64(6));
+      assert.deepEqual(counter.lookup(encodeU32(0)), encodeU64(6));
     });
   });
 
@@ -120,7 +101,7 @@ describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build th
     const firstId = withObject(passObj, { pinDir }, (obj) => {
       obj.load();
       const map = obj.map('kt_hash');
-      map.update(u32(1), u64(11));
+      map.update(encodeU32(1), encodeU64(11));
       return map.id;
     });
     // The .bss map is internal to the build and is not pinned.
@@ -130,7 +111,7 @@ describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build th
       obj.load();
       const map = obj.map('kt_hash');
       assert.equal(map.id, firstId);
-      assert.deepEqual(map.lookup(u32(1)), u64(11));
+      assert.deepEqual(map.lookup(encodeU32(1)), encodeU64(11));
     });
 
     withObject(passObj, { pinDir, maxEntries: { kt_hash: 32 } }, (obj) => {
@@ -183,7 +164,7 @@ describe('BpfObject', { skip: noClang ? 'clang is not installed: cannot build th
       assert.equal(obj.map('kt_hash'), map);
       obj.close();
       assert.equal(map.closed, true);
-      assert.throws(() => map.lookup(u32(0)), isKernelError('ECLOSED'));
+      assert.throws(() => map.lookup(encodeU32(0)), isKernelError('ECLOSED'));
       assert.throws(() => obj.map('kt_hash'), isKernelError('ECLOSED'));
     } finally {
       obj.close();

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { mountBpffs } from '../support/netns.js';
 import { assertOnBpffs, isOnBpffs } from '../../src/kernel/bpffs.js';
 import { KernelError } from '../../src/kernel/errors.js';
-
-/* Test files run in parallel: serialize the check-and-mount (flock on
- * /sys/fs), since a second bpffs mounted over the first would hide its pins. */
-function mountBpffs(): void {
-  execFileSync('flock', ['/sys/fs', 'sh', '-c', '[ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf']);
-}
 
 describe('bpffs check', () => {
   before(() => {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { mountBpffs } from '../support/netns.js';
 import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../../src/kernel/bpf-object.js';
 import { KernelError } from '../../src/kernel/errors.js';
@@ -33,12 +34,6 @@ const CHILD_ENV = 'XDP4SLB_KT_XDP_CHILD';
 interface ChildEnv {
   obj: string;
   linkPin: string;
-}
-
-/* Test files run in parallel: serialize the check-and-mount (flock on
- * /sys/fs), since a second bpffs mounted over the first would hide its pins. */
-function mountBpffs(): void {
-  execFileSync('flock', ['/sys/fs', 'sh', '-c', '[ "$(stat -f -c %T /sys/fs/bpf)" = bpf_fs ] || mount -t bpf bpf /sys/fs/bpf']);
 }
 
 /* ---- child side: runs inside the namespace, prints one JSON line -------- */
