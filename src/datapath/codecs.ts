@@ -17,6 +17,7 @@
  * its struct exactly (fields + explicit padding): this is checked when the
  * module loads.
  */
+import { ipv4ToNumber } from '../model/ipv4.js';
 
 // ------------------------------------------------------------------ constants
 
@@ -108,19 +109,10 @@ export class CodecError extends Error {
 
 // ------------------------------------------------------------------ scalars
 
-/** '198.18.0.10' -> 0xc612000a. Strict dotted quad, no leading zeros. */
+/** '198.18.0.10' -> 0xc612000a. Strict dotted quad, no leading zeros (the model's rule). */
 export function ipv4ToUint32(ip: string): number {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
-  if (m === null) throw new CodecError('ERR_CODEC_VALUE', `not an IPv4 address: ${JSON.stringify(ip)}`);
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const s = m[i] ?? '';
-    const v = Number(s);
-    if (v > 255 || (s.length > 1 && s.startsWith('0'))) {
-      throw new CodecError('ERR_CODEC_VALUE', `not an IPv4 address: ${JSON.stringify(ip)}`);
-    }
-    n = n * 256 + v;
-  }
+  const n = ipv4ToNumber(ip);
+  if (n === undefined) throw new CodecError('ERR_CODEC_VALUE', `not an IPv4 address: ${JSON.stringify(ip)}`);
   return n;
 }
 
