@@ -68,6 +68,24 @@ enum lb_conn_state {
 
 #define LB_CT_CLOSING_MASK (LB_CT_FIN_CLIENT | LB_CT_FIN_BACKEND | LB_CT_RST)
 
+/* A backend's administrative state (config `state`), in lb_be_meta. */
+enum lb_backend_admin {
+	LB_BE_ACTIVE = 0,
+	LB_BE_DRAINING = 1,
+	LB_BE_DISABLED = 2,
+};
+
+/* The configured xdp_mode, in lb_agent. */
+enum lb_xdp_mode {
+	LB_XDP_AUTO = 0,
+	LB_XDP_NATIVE = 1,
+	LB_XDP_GENERIC = 2,
+};
+
+/* Longest service name plus its NUL (config: at most 63 characters). */
+#define LB_SERVICE_NAME_LEN       64
+#define LB_IFNAME_LEN             16
+
 /* Global per-CPU counters (lb_counters), indexed by this enum. */
 enum lb_counter {
 	LB_CNT_DROP_NO_CONNTRACK = 0,	/* non-SYN TCP (or stale reply) without a flow */

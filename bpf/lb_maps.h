@@ -141,4 +141,44 @@ struct {
 	__type(value, __u64);
 } lb_counters SEC(".maps");
 
+/*
+ * The agent's records (lb_structs.h): written by plan/apply, never read by
+ * the program. They live here so that one object defines every pinned map.
+ */
+
+/* Agent: service id -> what was published for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, LB_DEFAULT_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct lb_service_meta);
+} lb_svc_meta SEC(".maps");
+
+/* Agent: backend id -> what was published for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, LB_DEFAULT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_backend_meta);
+} lb_be_meta SEC(".maps");
+
+/* Agent: addresses it added to the interface (vip_announce: arp). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, LB_DEFAULT_MAX_ADDRS);
+	__type(key, __be32);
+	__type(value, struct lb_announced);
+} lb_announced SEC(".maps");
+
+/* Agent: the restart-only settings (single key 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_agent_record);
+} lb_agent SEC(".maps");
+
 #endif /* LB_MAPS_H */

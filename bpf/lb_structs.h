@@ -103,4 +103,48 @@ struct lb_traffic {
 	__u64 new_flows;
 };
 
+/*
+ * The agent's records below are never read by the datapath. They are what
+ * the agent knows about the state it published, kept beside it in pinned
+ * maps so that a restarted agent (or `down`, or `status`) can read it back
+ * from the kernel instead of trusting memory or a state file.
+ */
+
+/* lb_svc_meta value, by service id: identity and table of a service. */
+struct lb_service_meta {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 scheduler;		/* enum lb_scheduler */
+	__u32 table_map_id;	/* id of the inner lb_sched map published */
+	__u32 pad;
+	__u64 table_digest;	/* digest of the inputs the table was built from */
+	char name[LB_SERVICE_NAME_LEN];
+};
+
+/* lb_be_meta value, by backend id: identity and settings of a backend. */
+struct lb_backend_meta {
+	__be32 ip;
+	__be16 port;
+	__u16 weight;
+	__u32 service_id;
+	__u8 admin;		/* enum lb_backend_admin */
+	__u8 pad[3];
+};
+
+/* lb_announced value, keyed by address: an address the agent added. */
+struct lb_announced {
+	__u32 ifindex;
+	__u32 pad;
+};
+
+/* lb_agent value (key 0): the restart-only settings the datapath runs with. */
+struct lb_agent_record {
+	char ifname[LB_IFNAME_LEN];
+	__u32 ifindex;
+	__u8 xdp_mode;		/* enum lb_xdp_mode, as configured */
+	__u8 attached_mode;	/* enum lb_xdp_mode, as attached (never AUTO) */
+	__u16 pad;
+};
+
 #endif /* LB_STRUCTS_H */

@@ -8,6 +8,7 @@
  *    in and out, __u16 fields (lb_snat_pool.port_min/max) are host order;
  *  - MACs are lowercase 'aa:bb:cc:dd:ee:ff' strings;
  *  - __u64 fields are bigint; other __u8/__u16/__u32 fields are numbers;
+ *  - char arrays are strings (UTF-8, NUL-padded, at most size - 1 bytes);
  *  - host-order fields are little-endian (every architecture this runs on).
  *
  * Each codec is generated from one field table, which is also its exported
@@ -74,6 +75,27 @@ export const LbConnState = {
 } as const;
 export const LB_CT_CLOSING_MASK = LbConnState.FIN_CLIENT | LbConnState.FIN_BACKEND | LbConnState.RST;
 
+/** enum lb_backend_admin: a backend's config `state`. */
+export const LbBackendAdmin = {
+  active: 0,
+  draining: 1,
+  disabled: 2,
+} as const;
+export type BackendAdminName = keyof typeof LbBackendAdmin;
+export const BACKEND_ADMIN_NAMES: readonly BackendAdminName[] = ['active', 'draining', 'disabled'];
+
+/** enum lb_xdp_mode: xdp_mode as configured (auto) or attached (native, generic). */
+export const LbXdpMode = {
+  auto: 0,
+  native: 1,
+  generic: 2,
+} as const;
+export type XdpModeName = keyof typeof LbXdpMode;
+export const XDP_MODE_NAMES: readonly XdpModeName[] = ['auto', 'native', 'generic'];
+
+export const LB_SERVICE_NAME_LEN = 64;
+export const LB_IFNAME_LEN = 16;
+
 /** enum lb_counter (indexes into the per-CPU lb_counters array) */
 export const LbCounter = {
   DROP_NO_CONNTRACK: 0,
@@ -134,9 +156,9 @@ export function formatMac(b: Uint8Array): string {
 
 // ------------------------------------------------------------------ layout engine
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'mac';
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'ipv4' | 'mac' | 'char';
 
-const KIND_SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4, mac: 6 };
+const KIND_SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, ipv4: 4, mac: 6, char: 1 };
 
 interface FieldSpec {
   /** C member name. */
@@ -145,8 +167,22 @@ interface FieldSpec {
   readonly ts: string;
   readonly kind: FieldKind;
   readonly offset: number;
-  /** Array length (C `type name[count]`); 1 when absent. */
+  /** Array length (C `type name[count]`); 1 when absent. A char array is one string. */
   readonly count?: number;
+}
+
+function writeText(struct: string, f: FieldSpec, v: unknown, buf: Buffer, at: number): void {
+  if (typeof v !== 'string') fail(struct, f.c, `expected a string, got ${String(v)}`);
+  const bytes = Buffer.from(v, 'utf8');
+  // Room for the NUL, and no NUL inside (C would cut the string there).
+  if (bytes.length >= (f.count ?? 1) || bytes.includes(0)) fail(struct, f.c, `expected at most ${(f.count ?? 1) - 1} bytes without NUL`);
+  bytes.copy(buf, at);
+}
+
+function readText(f: FieldSpec, buf: Buffer, at: number): string {
+  const field = buf.subarray(at, at + (f.count ?? 1));
+  const end = field.indexOf(0);
+  return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
 }
 
 interface PadSpec {
@@ -227,6 +263,8 @@ function writeScalar(struct: string, f: FieldSpec, v: unknown, buf: Buffer, at: 
         fail(struct, f.c, (e as Error).message);
       }
       return;
+    case 'char':
+      throw new Error('char arrays are written whole (writeText)');
   }
 }
 
@@ -246,6 +284,8 @@ function readScalar(f: FieldSpec, buf: Buffer, at: number): number | bigint | st
       return uint32ToIpv4(buf.readUInt32BE(at));
     case 'mac':
       return formatMac(buf.subarray(at, at + 6));
+    case 'char':
+      throw new Error('char arrays are read whole (readText)');
   }
 }
 
@@ -288,7 +328,9 @@ function defineStruct<T extends object>(name: string, size: number, specs: reado
     for (const f of specs) {
       const v = obj[f.ts];
       const width = KIND_SIZE[f.kind];
-      if (f.count === undefined) {
+      if (f.kind === 'char') {
+        writeText(name, f, v, buf, offset + f.offset);
+      } else if (f.count === undefined) {
         writeScalar(name, f, v, buf, offset + f.offset);
       } else {
         if (!Array.isArray(v) || v.length !== f.count) fail(name, f.c, `expected an array of ${f.count}`);
@@ -313,7 +355,9 @@ function defineStruct<T extends object>(name: string, size: number, specs: reado
       }
       const out: Record<string, unknown> = {};
       for (const f of specs) {
-        if (f.count === undefined) {
+        if (f.kind === 'char') {
+          out[f.ts] = readText(f, buf, offset + f.offset);
+        } else if (f.count === undefined) {
           out[f.ts] = readScalar(f, buf, offset + f.offset);
         } else {
           const width = KIND_SIZE[f.kind];
@@ -515,6 +559,86 @@ export const lbTraffic = defineStruct<LbTraffic>(
   [],
 );
 
+/** struct lb_service_meta: lb_svc_meta value, by service id (the agent's record). */
+export interface LbServiceMeta {
+  vip: string;
+  port: number;
+  proto: number;
+  /** enum lb_scheduler */
+  scheduler: number;
+  tableMapId: number;
+  tableDigest: bigint;
+  name: string;
+}
+export const lbServiceMeta = defineStruct<LbServiceMeta>(
+  'lb_service_meta',
+  88,
+  [
+    { c: 'vip', ts: 'vip', kind: 'ipv4', offset: 0 },
+    { c: 'port', ts: 'port', kind: 'be16', offset: 4 },
+    { c: 'proto', ts: 'proto', kind: 'u8', offset: 6 },
+    { c: 'scheduler', ts: 'scheduler', kind: 'u8', offset: 7 },
+    { c: 'table_map_id', ts: 'tableMapId', kind: 'u32', offset: 8 },
+    { c: 'table_digest', ts: 'tableDigest', kind: 'u64', offset: 16 },
+    { c: 'name', ts: 'name', kind: 'char', offset: 24, count: LB_SERVICE_NAME_LEN },
+  ],
+  [{ c: 'pad', offset: 12, size: 4 }],
+);
+
+/** struct lb_backend_meta: lb_be_meta value, by backend id (the agent's record). */
+export interface LbBackendMeta {
+  ip: string;
+  port: number;
+  weight: number;
+  serviceId: number;
+  /** enum lb_backend_admin */
+  admin: number;
+}
+export const lbBackendMeta = defineStruct<LbBackendMeta>(
+  'lb_backend_meta',
+  16,
+  [
+    { c: 'ip', ts: 'ip', kind: 'ipv4', offset: 0 },
+    { c: 'port', ts: 'port', kind: 'be16', offset: 4 },
+    { c: 'weight', ts: 'weight', kind: 'u16', offset: 6 },
+    { c: 'service_id', ts: 'serviceId', kind: 'u32', offset: 8 },
+    { c: 'admin', ts: 'admin', kind: 'u8', offset: 12 },
+  ],
+  [{ c: 'pad', offset: 13, size: 3 }],
+);
+
+/** struct lb_announced: lb_announced value, keyed by an address the agent added. */
+export interface LbAnnounced {
+  ifindex: number;
+}
+export const lbAnnounced = defineStruct<LbAnnounced>(
+  'lb_announced',
+  8,
+  [{ c: 'ifindex', ts: 'ifindex', kind: 'u32', offset: 0 }],
+  [{ c: 'pad', offset: 4, size: 4 }],
+);
+
+/** struct lb_agent_record: lb_agent value (key 0), the restart-only settings. */
+export interface LbAgentRecord {
+  ifname: string;
+  ifindex: number;
+  /** enum lb_xdp_mode as configured */
+  xdpMode: number;
+  /** enum lb_xdp_mode as attached */
+  attachedMode: number;
+}
+export const lbAgentRecord = defineStruct<LbAgentRecord>(
+  'lb_agent_record',
+  24,
+  [
+    { c: 'ifname', ts: 'ifname', kind: 'char', offset: 0, count: LB_IFNAME_LEN },
+    { c: 'ifindex', ts: 'ifindex', kind: 'u32', offset: 16 },
+    { c: 'xdp_mode', ts: 'xdpMode', kind: 'u8', offset: 20 },
+    { c: 'attached_mode', ts: 'attachedMode', kind: 'u8', offset: 21 },
+  ],
+  [{ c: 'pad', offset: 22, size: 2 }],
+);
+
 /** Every struct codec, for the layout test. */
 export const STRUCT_CODECS: readonly StructDescriptor[] = [
   lbServiceKey,
@@ -525,6 +649,10 @@ export const STRUCT_CODECS: readonly StructDescriptor[] = [
   lbConn,
   lbSnatPool,
   lbTraffic,
+  lbServiceMeta,
+  lbBackendMeta,
+  lbAnnounced,
+  lbAgentRecord,
 ];
 
 // ------------------------------------------------------------------ small values

@@ -106,6 +106,8 @@ describe('constants mirrored in codecs.ts match bpf/lb_consts.h', () => {
     LB_DEFAULT_MAX_NEIGHBORS: codecs.LB_DEFAULT_MAX_NEIGHBORS,
     LB_DEFAULT_MAX_ADDRS: codecs.LB_DEFAULT_MAX_ADDRS,
     LB_CNT_MAX: codecs.LB_CNT_MAX,
+    LB_SERVICE_NAME_LEN: codecs.LB_SERVICE_NAME_LEN,
+    LB_IFNAME_LEN: codecs.LB_IFNAME_LEN,
   };
   const prefixed = (prefix: string, values: Record<string, number>): void => {
     for (const [name, v] of Object.entries(values)) mirrored[`${prefix}${name}`] = v;
@@ -114,6 +116,10 @@ describe('constants mirrored in codecs.ts match bpf/lb_consts.h', () => {
   prefixed('LB_ADDR_', codecs.LbAddrRole);
   prefixed('LB_CT_', codecs.LbConnState);
   prefixed('LB_CNT_', codecs.LbCounter);
+  const upper = (values: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(values).map(([k, v]) => [k.toUpperCase(), v]));
+  prefixed('LB_BE_', upper(codecs.LbBackendAdmin));
+  prefixed('LB_XDP_', upper(codecs.LbXdpMode));
 
   it('every mirrored constant has the C value', () => {
     const fromC = Object.fromEntries(Object.keys(mirrored).map((name) => [name, cValues.get(name)]));
