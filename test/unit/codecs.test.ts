@@ -30,6 +30,8 @@ import {
   lbServiceKey,
   lbSnatPool,
   lbTraffic,
+  lbServiceMeta,
+  lbAgentRecord,
   perCpuStride,
   type LbConn,
   type LbTraffic,
@@ -68,6 +70,13 @@ describe('struct descriptors', () => {
     },
     lb_snat_pool: { size: 272, fields: { addrs: 0, addr_count: 256, port_min: 260, port_max: 262, reuse_after_ns: 264 } },
     lb_traffic: { size: 40, fields: { packets_in: 0, bytes_in: 8, packets_out: 16, bytes_out: 24, new_flows: 32 } },
+    lb_service_meta: {
+      size: 88,
+      fields: { vip: 0, port: 4, proto: 6, scheduler: 7, table_map_id: 8, table_digest: 16, name: 24 },
+    },
+    lb_backend_meta: { size: 16, fields: { ip: 0, port: 4, weight: 6, service_id: 8, admin: 12 } },
+    lb_announced: { size: 8, fields: { ifindex: 0 } },
+    lb_agent_record: { size: 24, fields: { ifname: 0, ifindex: 16, xdp_mode: 20, attached_mode: 21 } },
   };
 
   it('covers every struct of lb_structs.h', () => {
@@ -165,6 +174,21 @@ describe('struct codecs: bytes', () => {
     assert.equal(b.subarray(256, 272).toString('hex'), hex('02000000 1027 ff7f 0094357700000000'));
     assert.deepEqual(lbSnatPool.decode(b), p);
     assert.throws(() => lbSnatPool.encode({ ...p, addrs: Array.from({ length: 65 }, () => '198.18.0.5') }), { code: 'ERR_CODEC_VALUE' });
+  });
+
+  it('char arrays: NUL-padded UTF-8 strings that must leave room for the NUL', () => {
+    const meta = { vip: '198.18.0.10', port: 80, proto: 6, scheduler: 2, tableMapId: 7, tableDigest: 0x0102030405060708n, name: 'web' };
+    const b = lbServiceMeta.encode(meta);
+    assert.equal(b.subarray(24, 28).toString('hex'), hex('77656200'));
+    assert.ok(b.subarray(27, 88).every((x) => x === 0));
+    assert.deepEqual(lbServiceMeta.decode(b), meta);
+    assert.deepEqual(lbServiceMeta.decode(lbServiceMeta.encode({ ...meta, name: 'x'.repeat(63) })).name, 'x'.repeat(63));
+    assert.throws(() => lbServiceMeta.encode({ ...meta, name: 'x'.repeat(64) }), { code: 'ERR_CODEC_VALUE' });
+    assert.throws(() => lbServiceMeta.encode({ ...meta, name: 'a\0b' }), { code: 'ERR_CODEC_VALUE' });
+    // A full-length field without NUL (written by something else) still decodes.
+    const rec = lbAgentRecord.encode({ ifname: 'eth0', ifindex: 3, xdpMode: 0, attachedMode: 1 });
+    rec.fill(0x61, 0, 16);
+    assert.equal(lbAgentRecord.decode(rec).ifname, 'a'.repeat(16));
   });
 
   it('lb_traffic round trip', () => {
