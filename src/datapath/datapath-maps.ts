@@ -3,6 +3,7 @@
  * knows each map's name, key and value codec. Plan/apply, the loops, the
  * status view and the tests all go through it.
  */
+import fs from 'node:fs';
 import { BpfMap, BPF_MAP_TYPE_ARRAY } from '../kernel/bpf-map.js';
 import type { BpfObject } from '../kernel/bpf-object.js';
 import {
@@ -10,20 +11,28 @@ import {
   LB_CNT_MAX,
   decodePerCpuTrafficSum,
   decodePerCpuU64Sum,
+  decodeIpv4Key,
   decodeU32,
   encodeIpv4Key,
   encodeU32,
+  lbAgentRecord,
+  lbAnnounced,
   lbBackend,
+  lbBackendMeta,
   lbConn,
   lbFlowKey,
   lbNeigh,
   lbService,
   lbServiceKey,
+  lbServiceMeta,
   lbSnatPool,
+  type LbAgentRecord,
   type LbBackend,
+  type LbBackendMeta,
   type LbConn,
   type LbFlowKey,
   type LbServiceKey,
+  type LbServiceMeta,
   type LbSnatPool,
   type LbTraffic,
 } from './codecs.js';
@@ -45,6 +54,10 @@ export const DATAPATH_MAP_NAMES = [
   'lb_svc_stats',
   'lb_be_stats',
   'lb_counters',
+  'lb_svc_meta',
+  'lb_be_meta',
+  'lb_announced',
+  'lb_agent',
 ] as const;
 export type DatapathMapName = (typeof DATAPATH_MAP_NAMES)[number];
 
@@ -59,8 +72,38 @@ export class DatapathMaps {
     return new DatapathMaps(maps);
   }
 
+  /**
+   * The maps pinned under `pinDir` by a running (or stopped) agent, or
+   * undefined when nothing is pinned there. The fds are owned: close().
+   */
+  static fromPins(pinDir: string): DatapathMaps | undefined {
+    if (!fs.existsSync(`${pinDir}/lb_svc_meta`)) return undefined;
+    const maps = {} as Record<DatapathMapName, BpfMap>;
+    try {
+      for (const name of DATAPATH_MAP_NAMES) maps[name] = BpfMap.fromPin(`${pinDir}/${name}`);
+    } catch (err) {
+      for (const map of Object.values(maps)) map.close();
+      throw err;
+    }
+    return new DatapathMaps(maps);
+  }
+
   map(name: DatapathMapName): BpfMap {
     return this.maps[name];
+  }
+
+  /** How many services and backends the maps can hold (the planner's id limits). */
+  limits(): { maxServices: number; maxBackends: number } {
+    const m = this.maps;
+    return {
+      maxServices: Math.min(m.lb_services.maxEntries, m.lb_svc_meta.maxEntries, m.lb_sched.maxEntries, m.lb_rr.maxEntries, m.lb_svc_stats.maxEntries),
+      maxBackends: Math.min(m.lb_backends.maxEntries, m.lb_be_meta.maxEntries, m.lb_be_stats.maxEntries),
+    };
+  }
+
+  /** Release fds this object owns (maps borrowed from a BpfObject stay with it). */
+  close(): void {
+    for (const map of Object.values(this.maps)) map.close();
   }
 
   /* ---- config-owned ---- */
@@ -68,6 +111,11 @@ export class DatapathMaps {
   /** @param roles LbAddrRole bits */
   putAddress(ip: string, roles: number): void {
     this.maps.lb_addrs.update(encodeIpv4Key(ip), encodeU32(roles));
+  }
+
+  addressRoles(ip: string): number | undefined {
+    const value = this.maps.lb_addrs.lookup(encodeIpv4Key(ip));
+    return value && decodeU32(value);
   }
 
   deleteAddress(ip: string): boolean {
@@ -86,9 +134,10 @@ export class DatapathMaps {
    * Publish a complete scheduler table (header slot included, as built by
    * src/sched): a new inner map is filled first and then swapped into the
    * service's slot in one update, so packets see the old table or the new
-   * one, never a mix.
+   * one, never a mix. Returns the new inner map's id. The table replaced is
+   * freed by the kernel unless the caller holds it (openSchedulerTable).
    */
-  putSchedulerTable(serviceId: number, table: Uint32Array): void {
+  putSchedulerTable(serviceId: number, table: Uint32Array): number {
     const inner = BpfMap.create({
       type: BPF_MAP_TYPE_ARRAY,
       name: 'lb_sched_tbl',
@@ -101,18 +150,35 @@ export class DatapathMaps {
       const keys = Array.from(table, (_, slot) => encodeU32(slot));
       const values = Array.from(table, (id) => encodeU32(id));
       inner.updateBatch(keys, values);
-      this.maps.lb_sched.update(encodeU32(serviceId), encodeU32(inner.fd));
+      this.setSchedulerTableMap(serviceId, inner);
+      return inner.id;
     } finally {
       // The outer map holds its own reference to the inner map.
       inner.close();
     }
   }
 
+  /** Put a table map (e.g. one held by openSchedulerTable) back in the service's slot. */
+  setSchedulerTableMap(serviceId: number, inner: BpfMap): void {
+    this.maps.lb_sched.update(encodeU32(serviceId), encodeU32(inner.fd));
+  }
+
+  /** Id of the inner map in the service's slot, if any. */
+  schedulerTableId(serviceId: number): number | undefined {
+    const innerId = this.maps.lb_sched.lookup(encodeU32(serviceId));
+    return innerId && decodeU32(innerId);
+  }
+
+  /** An fd on the service's current table map, keeping it alive after a swap; the caller closes it. */
+  openSchedulerTable(serviceId: number): BpfMap | undefined {
+    const innerId = this.schedulerTableId(serviceId);
+    return innerId === undefined ? undefined : BpfMap.fromId(innerId);
+  }
+
   /** The published table of a service (header slot included), if any. */
   schedulerTable(serviceId: number): Uint32Array | undefined {
-    const innerId = this.maps.lb_sched.lookup(encodeU32(serviceId));
-    if (innerId === undefined) return undefined;
-    const inner = BpfMap.fromId(decodeU32(innerId));
+    const inner = this.openSchedulerTable(serviceId);
+    if (inner === undefined) return undefined;
     try {
       const table = new Uint32Array(inner.maxEntries);
       for (const chunk of inner.lookupBatch()) {
@@ -134,8 +200,130 @@ export class DatapathMaps {
     this.maps.lb_backends.update(encodeU32(id), lbBackend.encode(backend));
   }
 
+  /** Many backends in one syscall. */
+  putBackends(entries: readonly { id: number; backend: LbBackend }[]): void {
+    this.maps.lb_backends.updateBatch(
+      entries.map((e) => encodeU32(e.id)),
+      entries.map((e) => lbBackend.encode(e.backend)),
+    );
+  }
+
+  backend(id: number): LbBackend {
+    const value = this.maps.lb_backends.lookup(encodeU32(id));
+    if (value === undefined) throw new RangeError(`lb_backends: id ${id} is out of range`);
+    return lbBackend.decode(value);
+  }
+
   putSnatPool(pool: LbSnatPool): void {
     this.maps.lb_snat_pool.update(encodeU32(0), lbSnatPool.encode(pool));
+  }
+
+  snatPool(): LbSnatPool | undefined {
+    const value = this.maps.lb_snat_pool.lookup(encodeU32(0));
+    return value && lbSnatPool.decode(value);
+  }
+
+  deleteSnatPool(): boolean {
+    return this.maps.lb_snat_pool.delete(encodeU32(0));
+  }
+
+  /** lb_addrs: address -> LbAddrRole bits. */
+  addresses(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const chunk of this.maps.lb_addrs.lookupBatch()) {
+      chunk.keys.forEach((key, i) => out.set(decodeIpv4Key(key), decodeU32(chunk.values[i]!)));
+    }
+    return out;
+  }
+
+  /** lb_services: every (key, id) entry. */
+  services(): { key: LbServiceKey; id: number }[] {
+    const out: { key: LbServiceKey; id: number }[] = [];
+    for (const chunk of this.maps.lb_services.lookupBatch()) {
+      chunk.keys.forEach((key, i) => out.push({ key: lbServiceKey.decode(key), id: lbService.decode(chunk.values[i]!).id }));
+    }
+    return out;
+  }
+
+  serviceIdOf(key: LbServiceKey): number | undefined {
+    const value = this.maps.lb_services.lookup(lbServiceKey.encode(key));
+    return value && lbService.decode(value).id;
+  }
+
+  /* ---- the agent's records (never read by the datapath) ---- */
+
+  serviceMetas(): Map<number, LbServiceMeta> {
+    return this.decodeAll(this.maps.lb_svc_meta, lbServiceMeta.decode);
+  }
+
+  serviceMeta(serviceId: number): LbServiceMeta | undefined {
+    const value = this.maps.lb_svc_meta.lookup(encodeU32(serviceId));
+    return value && lbServiceMeta.decode(value);
+  }
+
+  putServiceMeta(serviceId: number, meta: LbServiceMeta): void {
+    this.maps.lb_svc_meta.update(encodeU32(serviceId), lbServiceMeta.encode(meta));
+  }
+
+  deleteServiceMeta(serviceId: number): boolean {
+    return this.maps.lb_svc_meta.delete(encodeU32(serviceId));
+  }
+
+  backendMetas(): Map<number, LbBackendMeta> {
+    return this.decodeAll(this.maps.lb_be_meta, lbBackendMeta.decode);
+  }
+
+  backendMeta(backendId: number): LbBackendMeta | undefined {
+    const value = this.maps.lb_be_meta.lookup(encodeU32(backendId));
+    return value && lbBackendMeta.decode(value);
+  }
+
+  /** Many records in one syscall. */
+  putBackendMetas(entries: readonly { id: number; meta: LbBackendMeta }[]): void {
+    this.maps.lb_be_meta.updateBatch(
+      entries.map((e) => encodeU32(e.id)),
+      entries.map((e) => lbBackendMeta.encode(e.meta)),
+    );
+  }
+
+  deleteBackendMeta(backendId: number): boolean {
+    return this.maps.lb_be_meta.delete(encodeU32(backendId));
+  }
+
+  /** Addresses the agent added to an interface -> ifindex. */
+  announced(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const chunk of this.maps.lb_announced.lookupBatch()) {
+      chunk.keys.forEach((key, i) => out.set(decodeIpv4Key(key), lbAnnounced.decode(chunk.values[i]!).ifindex));
+    }
+    return out;
+  }
+
+  putAnnounced(ip: string, ifindex: number): void {
+    this.maps.lb_announced.update(encodeIpv4Key(ip), lbAnnounced.encode({ ifindex }));
+  }
+
+  deleteAnnounced(ip: string): boolean {
+    return this.maps.lb_announced.delete(encodeIpv4Key(ip));
+  }
+
+  /** The restart-only settings; undefined before the first start (ifindex 0). */
+  agentRecord(): LbAgentRecord | undefined {
+    const value = this.maps.lb_agent.lookup(encodeU32(0));
+    const record = value && lbAgentRecord.decode(value);
+    return record && record.ifindex !== 0 ? record : undefined;
+  }
+
+  putAgentRecord(record: LbAgentRecord): void {
+    this.maps.lb_agent.update(encodeU32(0), lbAgentRecord.encode(record));
+  }
+
+  private decodeAll<T>(map: BpfMap, decode: (buf: Uint8Array) => T): Map<number, T> {
+    const out = new Map<number, T>();
+    for (const chunk of map.lookupBatch()) {
+      chunk.keys.forEach((key, i) => out.set(decodeU32(key), decode(chunk.values[i]!)));
+    }
+    return out;
   }
 
   /* ---- runtime-owned ---- */

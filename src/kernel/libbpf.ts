@@ -249,6 +249,7 @@ export interface LibbpfApi {
 
   bpf_link_create(progFd: number, targetFd: number, attachType: number, opts: Record<string, number>): number;
   bpf_link_detach(linkFd: number): number;
+  bpf_link_update(linkFd: number, newProgFd: number, opts: null): number;
   bpf_xdp_query(ifindex: number, flags: number, opts: Partial<BpfXdpQueryValue>): number;
   bpf_prog_test_run_opts(progFd: number, opts: BpfTestRunValue): number;
 }
@@ -314,6 +315,8 @@ export const libbpf: LibbpfApi = {
     'int bpf_link_create(int prog_fd, int target_fd, int attach_type, const bpf_link_create_opts *opts)',
   ),
   bpf_link_detach: libbpfSo.func('int bpf_link_detach(int link_fd)'),
+  // opts NULL: replace whatever program the link holds.
+  bpf_link_update: libbpfSo.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)'),
   bpf_xdp_query: libbpfSo.func('int bpf_xdp_query(int ifindex, int flags, _Inout_ bpf_xdp_query_opts *opts)'),
   bpf_prog_test_run_opts: libbpfSo.func(
     'int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)',

@@ -74,6 +74,15 @@ export function openPinnedLink(path: string): number {
   return checkRet(libbpf.bpf_obj_get(path), 'EBPF_OBJ_GET', 'bpf_obj_get', `opening pinned XDP link ${path}`);
 }
 
+/**
+ * Swap the program a link runs, atomically: packets see the old program or
+ * the new one, and the attachment never goes away. How a restarted or
+ * upgraded agent takes over a pinned link.
+ */
+export function updateLinkProgram(linkFd: number, progFd: number): void {
+  checkRet(libbpf.bpf_link_update(linkFd, progFd, null), 'EBPF_ATTACH', 'bpf_link_update', `replacing the program of XDP link fd ${linkFd}`);
+}
+
 /** Detach now, even while other fds or pins still refer to the link. */
 export function detachLink(linkFd: number): void {
   checkRet(libbpf.bpf_link_detach(linkFd), 'EBPF_DETACH', 'bpf_link_detach', `detaching XDP link fd ${linkFd}`);
