@@ -1,19 +1,31 @@
 /*
- * The xdp4slb-agent command line (DESIGN.md §3). Only what works is
- * offered: validating a config file. Running the agent, --dry-run, status,
- * conntrack and down come with the agent itself.
+ * The xdp4slb-agent command line (DESIGN.md §3): run, --check, --dry-run,
+ * down, --version, --help; global --pin-path and --log-level.
  */
 import { readFileSync } from 'node:fs';
+import { DEFAULT_PIN_PATH } from '../agent/pin-layout.js';
 import { checkConfig } from './check-config.js';
+import { dryRun } from './dry-run.js';
+import { parseArgs } from './parse-args.js';
+import { runAgent } from './run-agent.js';
+import { takeDownCommand } from './take-down-command.js';
 
-const USAGE = `Usage: xdp4slb-agent --check --config PATH
+const USAGE = `Usage: xdp4slb-agent --config PATH            run: attach, apply, watch the file and hot-reload
+       xdp4slb-agent --check --config PATH    validate only: exit 0 valid, 1 invalid
+       xdp4slb-agent --dry-run --config PATH  print the plan against the live kernel state
+       xdp4slb-agent down                     detach, remove pins and announced addresses
        xdp4slb-agent --version | --help
 
-  --check          validate the config file and exit: 0 valid, 1 invalid
-                   (errors on stderr as PATH:LINE:COL: json.path: message)
-  --config PATH    the config file (e.g. /etc/xdp4slb/config.yaml)
-  --version        print the version
-  --help           print this help
+Options (before or after the command):
+  --config PATH      the config file (e.g. /etc/xdp4slb/config.yaml)
+  --pin-path DIR     where the datapath is pinned (default ${DEFAULT_PIN_PATH});
+                     must be on the host's bpffs
+  --log-level LEVEL  fatal, error, warn, info, debug, trace or silent;
+                     overrides the config's log.level
+
+Signals: SIGHUP reloads the config; SIGTERM and SIGINT stop the agent and
+leave the datapath forwarding (restarts are hitless); \`down\` stops balancing.
+Errors in the config are printed as PATH:LINE:COL: json.path: message.
 `;
 
 function version(): string {
@@ -22,29 +34,26 @@ function version(): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  let check = false;
-  let config: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (arg === '--version') {
-      process.stdout.write(`xdp4slb-agent ${version()}\n`);
-      return 0;
-    }
-    if (arg === '--check') check = true;
-    else if (arg === '--config') config = argv[++i];
-    else if (arg.startsWith('--config=')) config = arg.slice('--config='.length);
-    else {
-      process.stderr.write(`xdp4slb-agent: unknown argument "${arg}"\n${USAGE}`);
-      return 2;
-    }
-  }
-  if (!check || config === undefined) {
-    process.stderr.write(`xdp4slb-agent: only --check --config PATH is available in this version\n${USAGE}`);
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`xdp4slb-agent: ${parsed.error}\n${USAGE}`);
     return 2;
   }
-  return checkConfig(config, process.stderr);
+  const { command, config, pinPath = DEFAULT_PIN_PATH, logLevel } = parsed.args;
+  switch (command) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`xdp4slb-agent ${version()}\n`);
+      return 0;
+    case 'check':
+      return checkConfig(config!, process.stderr);
+    case 'dry-run':
+      return dryRun(config!, pinPath, process.stdout, process.stderr);
+    case 'down':
+      return takeDownCommand(pinPath, process.stdout, process.stderr);
+    case 'run':
+      return runAgent({ configPath: config!, pinPath, ...(logLevel !== undefined ? { logLevel } : {}) });
+  }
 }

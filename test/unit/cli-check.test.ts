@@ -122,11 +122,24 @@ describe('xdp4slb-agent --check', () => {
     });
   });
 
-  it('prints the version and refuses what this version cannot do', () => {
+  it('prints the version and the help, and refuses a bad command line with exit 2', () => {
     const { version } = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };
     assert.deepEqual(agent('--version'), { status: 0, stdout: `xdp4slb-agent ${version}\n`, stderr: '' });
-    assert.match(agent('--help').stdout, /--check/);
-    assert.equal(agent('--config', EXAMPLE).status, 2);
-    assert.equal(agent('--bogus').status, 2);
+    for (const option of ['--config', '--check', '--dry-run', '--pin-path', '--log-level', 'down', 'SIGHUP']) {
+      assert.match(agent('--help').stdout, new RegExp(option));
+    }
+    const refused: [string[], RegExp][] = [
+      [['--bogus'], /unknown argument "--bogus"/],
+      [['--check'], /--check needs --config PATH/],
+      [['--check', '--dry-run', '--config', EXAMPLE], /choose one of --check and --dry-run/],
+      [['--config'], /--config needs a value/],
+      [['--log-level', 'loud', '--config', EXAMPLE], /--log-level must be one of/],
+      [[], /running needs --config PATH/],
+    ];
+    for (const [args, message] of refused) {
+      const res = agent(...args);
+      assert.equal(res.status, 2, args.join(' '));
+      assert.match(res.stderr, message, args.join(' '));
+    }
   });
 });

@@ -1,0 +1,217 @@
+/*
+ * The running agent: attach the datapath, make the kernel match the config
+ * file, and keep it matching — on every change of the file, on SIGHUP
+ * (wired by the CLI), and while addresses the config dropped are still
+ * carrying flows. Reloads never overlap: one that arrives while another is
+ * running is coalesced into one more pass afterwards (level-based: the pass
+ * reads the file and the kernel as they are then).
+ *
+ * A config that is invalid, or that changes a restart-only setting, is
+ * rejected with one structured log event and nothing live changes. A failed
+ * apply is rolled back (apply-plan.ts) and logged with the operation and
+ * errno. Stopping the agent leaves the datapath forwarding; `down` stops it.
+ */
+import { performance } from 'node:perf_hooks';
+import { formatIssue, type ConfigIssue } from '../config/index.js';
+import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
+import { describeOperation, describePlan } from '../plan/index.js';
+import { AgentError } from './agent-error.js';
+import { applyPlan } from './apply-plan.js';
+import { DatapathSession } from './datapath-session.js';
+import { hostAnnouncer } from './host-announcer.js';
+import { loadDesiredState } from './load-desired-state.js';
+import type { Logger } from './logger.js';
+import { planAgainstKernel } from './reconcile.js';
+import { realTimers, type Timers } from './timers.js';
+import { watchConfigFile, type ConfigWatcher } from './watch-config.js';
+
+/* How often a plan that retained addresses (flows still on them) is re-run. */
+const RETAINED_RECHECK_MS = 5_000;
+
+export interface AgentOptions {
+  readonly configPath: string;
+  readonly pinPath: string;
+  readonly objectPath: string;
+  readonly log: Logger;
+  /** --log-level given: the config's log.level is then ignored. */
+  readonly fixedLogLevel?: boolean;
+  readonly timers?: Timers;
+}
+
+export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
+
+function issueFields(issue: ConfigIssue): Record<string, unknown> {
+  return { file: issue.file, line: issue.line, col: issue.col, path: issue.path, message: issue.message };
+}
+
+export class Agent {
+  private session: DatapathSession | undefined;
+  private live: DesiredState | undefined;
+  private watcher: ConfigWatcher | undefined;
+  private running: Promise<ReloadOutcome> | undefined;
+  private again = false;
+  private recheck: unknown;
+  private stopped = false;
+  private readonly timers: Timers;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.timers = opts.timers ?? realTimers;
+  }
+
+  /** Load, attach, apply, watch. Throws AgentError('ECONFIG') for an invalid config: nothing is attached then. */
+  async start(): Promise<void> {
+    const { log } = this.opts;
+    const loaded = await loadDesiredState(this.opts.configPath);
+    if (!loaded.ok) {
+      this.logRejected(loaded.issues, 'start');
+      throw new AgentError('ECONFIG', `invalid config ${this.opts.configPath}:\n${loaded.issues.map(formatIssue).join('\n')}`);
+    }
+    for (const w of loaded.warnings) log.warn({ event: 'config-warning', ...issueFields(w) }, formatIssue(w));
+    const state = loaded.state;
+    this.applyLogLevel(state);
+    this.session = DatapathSession.open(
+      {
+        objectPath: this.opts.objectPath,
+        pinPath: this.opts.pinPath,
+        interface: state.interface,
+        xdpMode: state.xdpMode,
+        maxFlows: state.conntrack.maxEntries,
+      },
+      {
+        onNativeRefused: (err) => log.warn({ event: 'xdp-native-refused', err: err.message }, 'native XDP refused; attached in generic mode'),
+        onStaleLink: (ifname) => log.warn({ event: 'stale-link', interface: ifname }, 'replaced a pinned XDP link whose interface had gone'),
+      },
+    );
+    log.info(
+      { event: 'attached', interface: state.interface, ifindex: this.session.ifindex, mode: this.session.attachedMode, resumed: this.session.resumed },
+      this.session.resumed ? 'took over the running datapath' : 'attached the datapath',
+    );
+    const outcome = await this.reconcile(state, 'start');
+    if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
+
+    this.watcher = watchConfigFile(this.opts.configPath, {
+      onChange: () => void this.reload('file-changed'),
+      onError: (err) => log.error({ event: 'watch-error', err: String(err) }, 'config watcher error; reloading to be safe'),
+      timers: this.timers,
+    });
+    await this.watcher.ready;
+  }
+
+  /** Re-read the config file and apply it. Concurrent calls are coalesced. */
+  reload(reason: string): Promise<ReloadOutcome> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const run = async (): Promise<ReloadOutcome> => {
+      let outcome: ReloadOutcome;
+      do {
+        this.again = false;
+        outcome = await this.reloadOnce(reason);
+      } while (this.again && !this.stopped);
+      return outcome;
+    };
+    this.running = run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Stop watching and release fds; the datapath keeps forwarding. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.recheck !== undefined) this.timers.clearTimeout(this.recheck);
+    this.recheck = undefined;
+    await this.watcher?.close();
+    await this.running;
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  private async reloadOnce(reason: string): Promise<ReloadOutcome> {
+    if (this.stopped || this.session === undefined || this.live === undefined) return 'rejected';
+    const loaded = await loadDesiredState(this.opts.configPath);
+    if (!loaded.ok) {
+      this.logRejected(loaded.issues, reason);
+      return 'rejected';
+    }
+    const restartOnly = restartOnlyChanges(this.live, loaded.state);
+    if (restartOnly.length > 0) {
+      this.opts.log.error(
+        { event: 'reload', result: 'rejected', reason, settings: restartOnly },
+        `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
+          'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
+      );
+      return 'rejected';
+    }
+    this.applyLogLevel(loaded.state);
+    return this.reconcile(loaded.state, reason);
+  }
+
+  private async reconcile(state: DesiredState, reason: string): Promise<ReloadOutcome> {
+    const { log } = this.opts;
+    const session = this.session!;
+    const started = performance.now();
+    const plan = await planAgainstKernel(state, session.maps, session.ifindex);
+    const planned = performance.now();
+    if (!plan.ok) {
+      log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
+      return 'rejected';
+    }
+    const result = await applyPlan(plan.operations, session.maps, hostAnnouncer);
+    const fields = {
+      event: 'reload',
+      reason,
+      operations: plan.operations.length,
+      planMs: Math.round((planned - started) * 100) / 100,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+    };
+    if (!result.ok) {
+      log.error(
+        {
+          ...fields,
+          result: 'failed',
+          failedOperation: result.index,
+          operation: describeOperation(result.operation),
+          code: result.error.code,
+          errno: result.error.errno,
+          error: result.error.message,
+          rolledBack: result.rollbackErrors.length === 0,
+          rollbackErrors: result.rollbackErrors.map((e) => e.message),
+        },
+        `apply failed at operation ${result.index + 1} of ${plan.operations.length} (${describeOperation(result.operation)}): ` +
+          `${result.error.message}; ${result.rollbackErrors.length === 0 ? 'rolled back, the previous config stays live' : 'rollback incomplete'}`,
+      );
+      return 'failed';
+    }
+    this.live = state;
+    if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());
+    log.info({ ...fields, result: 'applied' }, plan.operations.length === 0 ? 'config unchanged' : `applied ${plan.operations.length} operations`);
+    this.scheduleRecheck(plan.retained.map((r) => r.address));
+    return plan.operations.length === 0 ? 'unchanged' : 'applied';
+  }
+
+  /** Addresses kept for their flows: plan again later, to remove them once the flows end. */
+  private scheduleRecheck(retained: readonly string[]): void {
+    if (this.recheck !== undefined) this.timers.clearTimeout(this.recheck);
+    this.recheck = undefined;
+    if (retained.length === 0 || this.stopped) return;
+    this.opts.log.info({ event: 'addresses-retained', addresses: retained }, 'addresses removed from the config stay until their flows end');
+    this.recheck = this.timers.setTimeout(() => {
+      this.recheck = undefined;
+      void this.reload('retained-addresses');
+    }, RETAINED_RECHECK_MS);
+  }
+
+  private logRejected(issues: readonly ConfigIssue[], reason: string): void {
+    const first = issues[0]!;
+    this.opts.log.error(
+      { event: 'reload', result: 'rejected', reason, ...issueFields(first), issues: issues.map(issueFields) },
+      `config rejected, the last good config stays live:\n${issues.map(formatIssue).join('\n')}`,
+    );
+  }
+
+  private applyLogLevel(state: DesiredState): void {
+    if (!this.opts.fixedLogLevel) this.opts.log.level = state.log.level;
+  }
+}

@@ -1,0 +1,26 @@
+/*
+ * The AddressAnnouncer apply uses, over src/host: operations name the
+ * interface by ifindex (what lb_announced records), `ip` wants its name.
+ */
+import { HostError } from '../host/host-error.js';
+import { addHostAddress, removeHostAddress } from '../host/interface-addresses.js';
+import { listInterfaces } from '../host/list-interfaces.js';
+import type { AddressAnnouncer } from './apply-plan.js';
+
+async function ifnameOf(ifindex: number): Promise<string | undefined> {
+  return (await listInterfaces()).find((i) => i.ifindex === ifindex)?.ifname;
+}
+
+export const hostAnnouncer: AddressAnnouncer = {
+  async add(address, ifindex) {
+    const ifname = await ifnameOf(ifindex);
+    if (ifname === undefined) throw new HostError('EHOST_IP', ['ip', 'addr', 'add'], `no interface with ifindex ${ifindex} to announce ${address} on`);
+    return addHostAddress(ifname, address);
+  },
+  async remove(address, ifindex) {
+    const ifname = await ifnameOf(ifindex);
+    // The interface is gone, and the address with it.
+    if (ifname === undefined) return false;
+    return removeHostAddress(ifname, address);
+  },
+};

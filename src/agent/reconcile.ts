@@ -1,0 +1,28 @@
+/*
+ * One reconcile pass, level-based: read what the kernel holds, plan against
+ * the desired state, apply. Used by the running agent (start, reload, the
+ * re-check of retained addresses) and, without the apply, by --dry-run.
+ */
+import { addressesInUse } from '../datapath/addresses-in-use.js';
+import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { readLiveState } from '../datapath/read-live-state.js';
+import { listIpv4Addresses } from '../host/interface-addresses.js';
+import type { DesiredState } from '../model/desired-state.js';
+import { EMPTY_LIVE_STATE, addressesLeaving, planChanges, type PlanResult } from '../plan/index.js';
+import { LB_DEFAULT_MAX_BACKENDS, LB_DEFAULT_MAX_SERVICES } from '../datapath/codecs.js';
+
+/** Plan against the maps (or, with none pinned yet, against an empty datapath). */
+export async function planAgainstKernel(desired: DesiredState, maps: DatapathMaps | undefined, ifindex: number): Promise<PlanResult> {
+  const live = maps ? readLiveState(maps) : EMPTY_LIVE_STATE;
+  const leaving = addressesLeaving(desired, live);
+  const [inUse, host] = await Promise.all([
+    maps && leaving.length > 0 ? addressesInUse(maps, leaving) : new Set<string>(),
+    listIpv4Addresses(),
+  ]);
+  return planChanges(desired, live, {
+    limits: maps?.limits() ?? { maxServices: LB_DEFAULT_MAX_SERVICES, maxBackends: LB_DEFAULT_MAX_BACKENDS },
+    iface: { name: desired.interface, index: ifindex },
+    hostAddresses: new Set(host.map((a) => a.address)),
+    addressesInUse: inUse,
+  });
+}

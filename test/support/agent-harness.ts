@@ -1,0 +1,149 @@
+/*
+ * A balancer host for agent tests: a network namespace with one veth pair
+ * (lb0 = the balancer's NIC, 198.18.0.1/24), a config file in a temporary
+ * directory, and the real bin/xdp4slb-agent run inside the namespace with
+ * `nsenter --net` and a pin path of its own. The agent's JSON log lines are
+ * collected as events. destroy() removes everything, also after a failure.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatapathMaps } from '../../src/datapath/datapath-maps.js';
+import { configText, type TestConfig } from './desired-config.js';
+import { deleteNetns, mountBpffs } from './netns.js';
+
+export const AGENT_BIN = fileURLToPath(new URL('../../../bin/xdp4slb-agent', import.meta.url));
+
+export type AgentEvent = Record<string, unknown> & { event?: string; msg?: string };
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export class AgentHost {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly pinPath: string;
+  readonly events: AgentEvent[] = [];
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> | undefined;
+
+  private constructor(readonly netns: string) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${netns}-`));
+    this.configPath = path.join(this.dir, 'config.yaml');
+    this.pinPath = `/sys/fs/bpf/${netns}`;
+  }
+
+  /** `tag` keeps names unique across test files running in parallel. */
+  static create(tag: string): AgentHost {
+    mountBpffs();
+    const host = new AgentHost(`xlb-${tag}-${process.pid}`);
+    const ip = (...args: string[]): void => void spawnSync('ip', ['-n', host.netns, ...args], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'add', host.netns]);
+    ip('link', 'add', 'lb0', 'type', 'veth', 'peer', 'name', 'lb1');
+    ip('link', 'set', 'lb0', 'up');
+    ip('link', 'set', 'lb1', 'up');
+    ip('addr', 'add', '198.18.0.1/24', 'dev', 'lb0');
+    return host;
+  }
+
+  /** Write the config as an editor does: temporary file, then rename over. */
+  writeConfig(config: TestConfig | string): void {
+    const text = typeof config === 'string' ? config : configText({ interface: 'lb0', xdp_mode: 'generic', ...config });
+    const tmp = path.join(this.dir, '.config.yaml.tmp');
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, this.configPath);
+  }
+
+  /** Start the agent; resolves after its first reconcile (or its exit). */
+  async start(...extra: string[]): Promise<void> {
+    const from = this.events.length;
+    const child = spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.netns}`, process.execPath, AGENT_BIN, '--config', this.configPath, '--pin-path', this.pinPath, ...extra],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.events.push(JSON.parse(line) as AgentEvent);
+        } catch {
+          this.events.push({ msg: line });
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => this.events.push({ event: 'stderr', msg: chunk.toString('utf8') }));
+    await Promise.race([this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 15_000, from), this.exited]);
+  }
+
+  /** The first event from index `from` on that matches. */
+  async waitFor(match: (e: AgentEvent) => boolean, timeoutMs = 5_000, from = 0): Promise<AgentEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.slice(from).find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`no matching agent event within ${timeoutMs} ms; events:\n${this.events.map((e) => JSON.stringify(e)).join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Wait for the next reload event after index `from`. */
+  nextReload(from: number, timeoutMs = 5_000): Promise<AgentEvent> {
+    return this.waitFor((e) => e.event === 'reload', timeoutMs, from);
+  }
+
+  /** Send a signal and go on (SIGHUP: reload). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Send a signal and wait for the agent to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
+    this.child.kill(signal);
+    return this.exited!;
+  }
+
+  exitCode(): Promise<number | null> {
+    return this.exited ?? Promise.resolve(null);
+  }
+
+  /** Run the agent's CLI (e.g. --dry-run, down) inside the namespace. */
+  cli(...args: string[]): CliResult {
+    const res = spawnSync('nsenter', [`--net=/run/netns/${this.netns}`, process.execPath, AGENT_BIN, '--pin-path', this.pinPath, ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+  }
+
+  ip(...args: string[]): string {
+    return spawnSync('ip', ['-n', this.netns, ...args], { encoding: 'utf8' }).stdout;
+  }
+
+  maps(): DatapathMaps {
+    const maps = DatapathMaps.fromPins(this.pinPath);
+    if (!maps) throw new Error(`nothing pinned under ${this.pinPath}`);
+    return maps;
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    if (fs.existsSync(this.pinPath)) this.cli('down');
+    fs.rmSync(this.pinPath, { recursive: true, force: true });
+    deleteNetns(this.netns);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
