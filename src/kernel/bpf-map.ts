@@ -79,6 +79,13 @@ export interface BatchChunk {
   values: Buffer[];
 }
 
+/** A batch as the kernel returns it: `count` keys and values back to back. */
+export interface PackedChunk {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
 /** Whether close() releases the fd ('borrowed': a bpf_object owns it). */
 export type FdOwnership = 'owned' | 'borrowed';
 
@@ -233,6 +240,15 @@ export class BpfMap {
    * support (maps of maps) are walked key by key instead.
    */
   *lookupBatch(opts: { chunk?: number } = {}): Generator<BatchChunk, void, undefined> {
+    for (const packed of this.lookupBatchPacked(opts)) yield this.splitChunk(packed);
+  }
+
+  /**
+   * lookupBatch without splitting chunks into one Buffer per entry: for
+   * large scans that decode at offsets (entry i's key at i * keySize, its
+   * value at i * valueBufferSize) and should not make garbage per entry.
+   */
+  *lookupBatchPacked(opts: { chunk?: number } = {}): Generator<PackedChunk, void, undefined> {
     const requested = opts.chunk ?? DEFAULT_CHUNK;
     if (!Number.isInteger(requested) || requested < 1) {
       throw new KernelError('ESIZE', 'bpf_map_lookup_batch', `map ${this.name}: chunk must be a positive integer, got ${requested}`);
@@ -250,7 +266,7 @@ export class BpfMap {
       const ret = libbpf.bpf_map_lookup_batch(this.fd, inBatch, outBatch, keys, values, count, batchOpts(0));
       if (ret < 0 && ret !== -ENOENT) {
         if (inBatch === null && BATCH_UNSUPPORTED.has(-ret)) {
-          yield* this.lookupByKeys(chunk);
+          for (const c of this.lookupByKeys(chunk)) yield { keys: Buffer.concat(c.keys), values: Buffer.concat(c.values), count: c.keys.length };
           return;
         }
         // One hash bucket holds more entries than fit: retry it with room.
@@ -260,7 +276,7 @@ export class BpfMap {
         }
         checkRet(ret, 'EBPF_MAP_BATCH', 'bpf_map_lookup_batch', `batch lookup in map ${this.name}`);
       }
-      if (count[0] > 0) yield this.splitChunk(keys, values, count[0]);
+      if (count[0] > 0) yield { keys, values, count: count[0] };
       // ENOENT: the walk reached the end; this call's entries are still valid.
       if (ret === -ENOENT) return;
       inBatch = outBatch;
@@ -283,11 +299,29 @@ export class BpfMap {
     for (const key of keys) this.checkKey(key, 'bpf_map_update_batch');
     for (const value of values) this.checkValue(value, 'bpf_map_update_batch');
     if (keys.length === 0) return;
-    const count: [number] = [keys.length];
-    const ret = libbpf.bpf_map_update_batch(this.fd, Buffer.concat(keys), Buffer.concat(values), count, batchOpts(0));
+    this.updatePacked(Buffer.concat(keys), Buffer.concat(values));
+  }
+
+  /**
+   * updateBatch for entries already packed back to back (keySize and
+   * valueBufferSize bytes each): a large table in one allocation rather
+   * than one Buffer per entry.
+   */
+  updatePacked(keys: Buffer, values: Buffer): void {
+    const n = keys.length / this.keySize;
+    if (!Number.isInteger(n) || values.length !== n * this.valueBufferSize) {
+      throw new KernelError(
+        'ESIZE',
+        'bpf_map_update_batch',
+        `map ${this.name}: ${keys.length} key bytes and ${values.length} value bytes are not whole entries of ${this.keySize} + ${this.valueBufferSize} bytes`,
+      );
+    }
+    if (n === 0) return;
+    const count: [number] = [n];
+    const ret = libbpf.bpf_map_update_batch(this.fd, keys, values, count, batchOpts(0));
     // The kernel writes entries in order and reports how many it wrote
     // before the failing one (e.g. E2BIG on a full map).
-    const stopped = count[0] < keys.length ? `, stopped after ${count[0]} of ${keys.length} entries` : '';
+    const stopped = count[0] < n ? `, stopped after ${count[0]} of ${n} entries` : '';
     checkRet(ret, 'EBPF_MAP_BATCH', 'bpf_map_update_batch', `batch update in map ${this.name}${stopped}`);
   }
 
@@ -355,7 +389,7 @@ export class BpfMap {
     if (batch.keys.length > 0) yield batch;
   }
 
-  private splitChunk(keys: Buffer, values: Buffer, count: number): BatchChunk {
+  private splitChunk({ keys, values, count }: PackedChunk): BatchChunk {
     const out: BatchChunk = { keys: [], values: [] };
     for (let i = 0; i < count; i++) {
       out.keys.push(keys.subarray(i * this.keySize, (i + 1) * this.keySize));
