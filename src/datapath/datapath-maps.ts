@@ -4,7 +4,7 @@
  * status view and the tests all go through it.
  */
 import fs from 'node:fs';
-import { BpfMap, BPF_MAP_TYPE_ARRAY } from '../kernel/bpf-map.js';
+import { BpfMap, BPF_MAP_TYPE_ARRAY, type PackedChunk } from '../kernel/bpf-map.js';
 import type { BpfObject } from '../kernel/bpf-object.js';
 import {
   COUNTER_NAMES,
@@ -37,6 +37,9 @@ import {
   type LbTraffic,
 } from './codecs.js';
 import { numPossibleCpus } from '../kernel/libbpf.js';
+
+/* Entries per batch lookup when reading whole maps: few syscalls, small buffers. */
+const BATCH_CHUNK = 8192;
 
 /* Per-service tables may differ in length (the template in lb_maps.h). */
 const BPF_F_INNER_MAP = 1 << 12;
@@ -131,13 +134,12 @@ export class DatapathMaps {
   }
 
   /**
-   * Publish a complete scheduler table (header slot included, as built by
-   * src/sched): a new inner map is filled first and then swapped into the
-   * service's slot in one update, so packets see the old table or the new
-   * one, never a mix. Returns the new inner map's id. The table replaced is
-   * freed by the kernel unless the caller holds it (openSchedulerTable).
+   * A complete scheduler table (header slot included, as built by src/sched)
+   * in a new inner map, not yet visible to packets: publish it with
+   * publishSchedulerTables. The caller closes it once published (the outer
+   * map then holds its own reference).
    */
-  putSchedulerTable(serviceId: number, table: Uint32Array): number {
+  createSchedulerTable(table: Uint32Array): BpfMap {
     const inner = BpfMap.create({
       type: BPF_MAP_TYPE_ARRAY,
       name: 'lb_sched_tbl',
@@ -147,20 +149,39 @@ export class DatapathMaps {
       mapFlags: BPF_F_INNER_MAP,
     });
     try {
-      const keys = Array.from(table, (_, slot) => encodeU32(slot));
-      const values = Array.from(table, (id) => encodeU32(id));
-      inner.updateBatch(keys, values);
-      this.setSchedulerTableMap(serviceId, inner);
-      return inner.id;
-    } finally {
-      // The outer map holds its own reference to the inner map.
+      // Slot indexes and backend ids as host-order __u32s, packed.
+      const slots = Uint32Array.from(table, (_, slot) => slot);
+      inner.updatePacked(Buffer.from(slots.buffer), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
+      return inner;
+    } catch (err) {
       inner.close();
+      throw err;
     }
   }
 
-  /** Put a table map (e.g. one held by openSchedulerTable) back in the service's slot. */
-  setSchedulerTableMap(serviceId: number, inner: BpfMap): void {
-    this.maps.lb_sched.update(encodeU32(serviceId), encodeU32(inner.fd));
+  /**
+   * Swap complete tables into their services' slots. Each slot flips from
+   * the old table to the new one in a single step, so a packet sees one or
+   * the other, never a mix. One batch for all: the kernel waits for an RCU
+   * grace period (~10 ms) after every update of a map of maps, once per
+   * syscall, which one by one would cost seconds for a thousand services.
+   * A table replaced is freed unless the caller holds it (openSchedulerTable).
+   */
+  publishSchedulerTables(tables: readonly { serviceId: number; table: BpfMap }[]): void {
+    const keys = Uint32Array.from(tables, (t) => t.serviceId);
+    const fds = Uint32Array.from(tables, (t) => t.table.fd);
+    this.maps.lb_sched.updatePacked(Buffer.from(keys.buffer), Buffer.from(fds.buffer));
+  }
+
+  /** createSchedulerTable + publishSchedulerTables for one service; returns the new table's map id. */
+  putSchedulerTable(serviceId: number, table: Uint32Array): number {
+    const inner = this.createSchedulerTable(table);
+    try {
+      this.publishSchedulerTables([{ serviceId, table: inner }]);
+      return inner.id;
+    } finally {
+      inner.close();
+    }
   }
 
   /** Id of the inner map in the service's slot, if any. */
@@ -196,6 +217,21 @@ export class DatapathMaps {
     return this.maps.lb_sched.delete(encodeU32(serviceId));
   }
 
+  /**
+   * Retire many services' tables in one batch: their slots get one shared
+   * table with no backends. The kernel has no batch delete for maps of maps,
+   * and deleting slot by slot would wait an RCU grace period for each.
+   */
+  clearSchedulerTables(serviceIds: readonly number[]): void {
+    if (serviceIds.length === 0) return;
+    const empty = this.createSchedulerTable(Uint32Array.of(0));
+    try {
+      this.publishSchedulerTables(serviceIds.map((serviceId) => ({ serviceId, table: empty })));
+    } finally {
+      empty.close();
+    }
+  }
+
   putBackend(id: number, backend: LbBackend): void {
     this.maps.lb_backends.update(encodeU32(id), lbBackend.encode(backend));
   }
@@ -212,6 +248,25 @@ export class DatapathMaps {
     const value = this.maps.lb_backends.lookup(encodeU32(id));
     if (value === undefined) throw new RangeError(`lb_backends: id ${id} is out of range`);
     return lbBackend.decode(value);
+  }
+
+  /**
+   * lb_backends up to id `maxId`, read with batch lookups (an array walks
+   * in id order, so the walk stops there); entries decoded on demand.
+   */
+  backendReader(maxId: number): (id: number) => LbBackend | undefined {
+    const chunks: PackedChunk[] = [];
+    for (const chunk of this.maps.lb_backends.lookupBatchPacked({ chunk: BATCH_CHUNK })) {
+      chunks.push(chunk);
+      if (decodeU32(chunk.keys, (chunk.count - 1) * 4) >= maxId) break;
+    }
+    // Array keys come back in order from 0: id i is entry i of the walk.
+    const size = lbBackend.size;
+    return (id) => {
+      const chunk = chunks[Math.floor(id / BATCH_CHUNK)];
+      const i = id % BATCH_CHUNK;
+      return chunk && i < chunk.count ? lbBackend.decode(chunk.values, i * size) : undefined;
+    };
   }
 
   putSnatPool(pool: LbSnatPool): void {
@@ -318,10 +373,11 @@ export class DatapathMaps {
     this.maps.lb_agent.update(encodeU32(0), lbAgentRecord.encode(record));
   }
 
-  private decodeAll<T>(map: BpfMap, decode: (buf: Uint8Array) => T): Map<number, T> {
+  /** A map keyed by __u32, decoded at offsets (no Buffer per entry). */
+  private decodeAll<T>(map: BpfMap, decode: (buf: Uint8Array, offset: number) => T): Map<number, T> {
     const out = new Map<number, T>();
-    for (const chunk of map.lookupBatch()) {
-      chunk.keys.forEach((key, i) => out.set(decodeU32(key), decode(chunk.values[i]!)));
+    for (const { keys, values, count } of map.lookupBatchPacked({ chunk: BATCH_CHUNK })) {
+      for (let i = 0; i < count; i++) out.set(decodeU32(keys, i * 4), decode(values, i * map.valueBufferSize));
     }
     return out;
   }

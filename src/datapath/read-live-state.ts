@@ -57,8 +57,10 @@ export function readLiveState(maps: DatapathMaps): LiveState {
   }
 
   const backends: LiveBackend[] = [];
-  for (const [num, meta] of maps.backendMetas()) {
-    const datapath = maps.backend(num);
+  const metas = maps.backendMetas();
+  const backendAt = maps.backendReader(Math.max(-1, ...metas.keys()));
+  for (const [num, meta] of metas) {
+    const datapath = backendAt(num) ?? { ip: '', port: 0 };
     backends.push({
       num,
       serviceNum: meta.serviceId,
