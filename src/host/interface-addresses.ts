@@ -7,7 +7,7 @@
  */
 import { ipv4ToNumber } from '../model/ipv4.js';
 import { HostError } from './host-error.js';
-import { runIp, runIpJson } from './ip-command.js';
+import { runIpBatch, runIpJson } from './ip-command.js';
 
 export interface InterfaceAddress {
   readonly ifname: string;
@@ -19,9 +19,6 @@ export interface InterfaceAddress {
 
 const LIST_ARGS = ['-4', 'addr', 'show'];
 
-/* Newer kernels explain with an extended ack; older ones leave ip only the errno text. */
-const ALREADY_ASSIGNED = /File exists|Address already assigned/; // EEXIST
-const NOT_ASSIGNED = /Cannot assign requested address|Address not found/; // EADDRNOTAVAIL
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -61,29 +58,36 @@ function hostPrefix(address: string): string {
   return `${address}/32`;
 }
 
-/**
- * `ip addr add ADDRESS/32 dev IFNAME`. Resolves to false if that /32 was
- * already there (someone else's: the caller must not record it as added).
- * The same address with another prefix length is a different entry to the
- * kernel, so it does not count as already there.
- */
-export async function addHostAddress(ifname: string, address: string): Promise<boolean> {
-  try {
-    await runIp(['addr', 'add', hostPrefix(address), 'dev', ifname]);
-    return true;
-  } catch (error) {
-    if (error instanceof HostError && ALREADY_ASSIGNED.test(error.stderr)) return false;
-    throw error;
-  }
+/** The /32s of `addresses` present on `ifname` right now. */
+async function presentOn(ifname: string, addresses: readonly string[]): Promise<Set<string>> {
+  const wanted = new Set(addresses);
+  const present = (await listIpv4Addresses()).filter((a) => a.ifname === ifname && a.prefixLength === 32 && wanted.has(a.address));
+  return new Set(present.map((a) => a.address));
 }
 
-/** `ip addr del ADDRESS/32 dev IFNAME`. Resolves to false if that /32 was not there. */
-export async function removeHostAddress(ifname: string, address: string): Promise<boolean> {
+/**
+ * Many /32s at once (one `ip -batch` process instead of one per address):
+ * adds those not there yet and resolves to them. If any cannot be added,
+ * the ones this call added are removed again before it rejects, so a
+ * failure leaves the interface as it was.
+ */
+export async function addHostAddresses(ifname: string, addresses: readonly string[]): Promise<string[]> {
+  const before = await presentOn(ifname, addresses);
+  const missing = addresses.filter((a) => !before.has(a));
+  const lines = missing.map((a) => `address add ${hostPrefix(a)} dev ${ifname}`);
   try {
-    await runIp(['addr', 'del', hostPrefix(address), 'dev', ifname]);
-    return true;
+    await runIpBatch(lines);
   } catch (error) {
-    if (error instanceof HostError && NOT_ASSIGNED.test(error.stderr)) return false;
+    const after = await presentOn(ifname, missing);
+    await runIpBatch([...after].map((a) => `address del ${hostPrefix(a)} dev ${ifname}`)).catch(() => undefined);
     throw error;
   }
+  return missing;
+}
+
+/** Many /32s at once; resolves to those that were there and are now removed. */
+export async function removeHostAddresses(ifname: string, addresses: readonly string[]): Promise<string[]> {
+  const present = [...(await presentOn(ifname, addresses))];
+  await runIpBatch(present.map((a) => `address del ${hostPrefix(a)} dev ${ifname}`));
+  return present;
 }

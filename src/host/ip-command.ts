@@ -5,7 +5,7 @@
  * interface name or address from a config file cannot become a command.
  * Every failure becomes a HostError carrying the command and its stderr.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HostError } from './host-error.js';
 
@@ -59,4 +59,33 @@ export async function runIpJson(args: readonly string[]): Promise<unknown> {
     const start = JSON.stringify(stdout.slice(0, 80));
     throw new HostError('EHOST_IP_OUTPUT', [IP, ...jsonArgs], `expected JSON, got ${start}`, '', { cause: error });
   }
+}
+
+/**
+ * `ip -force -batch -` with one command per line on stdin: many address
+ * changes for the cost of one process. -force runs every line even after a
+ * failing one; the caller checks the outcome by listing, since ip reports
+ * only line numbers. Rejects with the collected stderr if any line failed.
+ */
+export async function runIpBatch(lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  const args = ['-force', '-batch', '-'];
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(IP, args, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new HostError('EHOST_IP', [IP, ...args], describeFailure(error), stderr, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new HostError('EHOST_IP', [IP, ...args], signal ? `killed by ${signal}` : `exit status ${code}`, stderr.trim()));
+    });
+    child.stdin.end(`${lines.join('\n')}\n`);
+  });
 }

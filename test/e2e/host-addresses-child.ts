@@ -7,7 +7,7 @@
  */
 import { gatherHostFacts } from '../../src/host/gather-host-facts.js';
 import type { HostError } from '../../src/host/host-error.js';
-import { addHostAddress, listIpv4Addresses, removeHostAddress } from '../../src/host/interface-addresses.js';
+import { addHostAddresses, listIpv4Addresses, removeHostAddresses } from '../../src/host/interface-addresses.js';
 import { reportToParent } from '../support/netns.js';
 
 export const OPS_ENV = 'XDP4SLB_HOST_OPS';
@@ -15,7 +15,7 @@ export const OPS_ENV = 'XDP4SLB_HOST_OPS';
 export type HostOp =
   | { readonly op: 'list' }
   | { readonly op: 'facts' }
-  | { readonly op: 'add' | 'remove'; readonly ifname: string; readonly address: string };
+  | { readonly op: 'add' | 'remove'; readonly ifname: string; readonly addresses: readonly string[] };
 
 export interface OpError {
   name: string;
@@ -34,9 +34,9 @@ function run(op: HostOp): Promise<unknown> {
     case 'facts':
       return gatherHostFacts();
     case 'add':
-      return addHostAddress(op.ifname, op.address);
+      return addHostAddresses(op.ifname, op.addresses);
     case 'remove':
-      return removeHostAddress(op.ifname, op.address);
+      return removeHostAddresses(op.ifname, op.addresses);
   }
 }
 
