@@ -12,7 +12,7 @@
  * errno. Stopping the agent leaves the datapath forwarding; `down` stops it.
  */
 import { performance } from 'node:perf_hooks';
-import { formatIssue, type ConfigIssue } from '../config/index.js';
+import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
 import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
 import { describeOperation, describePlan } from '../plan/index.js';
 import { AgentError } from './agent-error.js';
@@ -24,6 +24,10 @@ import type { Logger } from './logger.js';
 import { planAgainstKernel } from './reconcile.js';
 import { realTimers, type Timers } from './timers.js';
 import { watchConfigFile, type ConfigWatcher } from './watch-config.js';
+
+/* Quiet time after a change of the file before reading it: the least the
+ * watcher allows, since editors finish a save within it. */
+const WATCH_DEBOUNCE_MS = 50;
 
 /* How often a plan that retained addresses (flows still on them) is re-run. */
 const RETAINED_RECHECK_MS = 5_000;
@@ -39,6 +43,11 @@ export interface AgentOptions {
 }
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
+
+/** Milliseconds to two decimals, for log fields. */
+function ms(value: number): number {
+  return Math.round(value * 100) / 100;
+}
 
 function issueFields(issue: ConfigIssue): Record<string, unknown> {
   return { file: issue.file, line: issue.line, col: issue.col, path: issue.path, message: issue.message };
@@ -61,6 +70,7 @@ export class Agent {
   /** Load, attach, apply, watch. Throws AgentError('ECONFIG') for an invalid config: nothing is attached then. */
   async start(): Promise<void> {
     const { log } = this.opts;
+    const loadStarted = performance.now();
     const loaded = await loadDesiredState(this.opts.configPath);
     if (!loaded.ok) {
       this.logRejected(loaded.issues, 'start');
@@ -86,10 +96,11 @@ export class Agent {
       { event: 'attached', interface: state.interface, ifindex: this.session.ifindex, mode: this.session.attachedMode, resumed: this.session.resumed },
       this.session.resumed ? 'took over the running datapath' : 'attached the datapath',
     );
-    const outcome = await this.reconcile(state, 'start');
+    const outcome = await this.reconcile(state, loaded.facts, 'start', loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
 
     this.watcher = watchConfigFile(this.opts.configPath, {
+      debounceMs: WATCH_DEBOUNCE_MS,
       onChange: () => void this.reload('file-changed'),
       onError: (err) => log.error({ event: 'watch-error', err: String(err) }, 'config watcher error; reloading to be safe'),
       timers: this.timers,
@@ -130,6 +141,7 @@ export class Agent {
 
   private async reloadOnce(reason: string): Promise<ReloadOutcome> {
     if (this.stopped || this.session === undefined || this.live === undefined) return 'rejected';
+    const loadStarted = performance.now();
     const loaded = await loadDesiredState(this.opts.configPath);
     if (!loaded.ok) {
       this.logRejected(loaded.issues, reason);
@@ -145,14 +157,15 @@ export class Agent {
       return 'rejected';
     }
     this.applyLogLevel(loaded.state);
-    return this.reconcile(loaded.state, reason);
+    return this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
   }
 
-  private async reconcile(state: DesiredState, reason: string): Promise<ReloadOutcome> {
+  /** `loadStarted`: when reading the file began, for the reload's duration. */
+  private async reconcile(state: DesiredState, facts: HostFacts, reason: string, loadStarted: number): Promise<ReloadOutcome> {
     const { log } = this.opts;
     const session = this.session!;
     const started = performance.now();
-    const plan = await planAgainstKernel(state, session.maps, session.ifindex);
+    const plan = await planAgainstKernel(state, session.maps, session.ifindex, facts.localAddresses);
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
@@ -163,8 +176,10 @@ export class Agent {
       event: 'reload',
       reason,
       operations: plan.operations.length,
-      planMs: Math.round((planned - started) * 100) / 100,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      loadMs: ms(started - loadStarted),
+      planMs: ms(planned - started),
+      applyMs: ms(performance.now() - planned),
+      durationMs: ms(performance.now() - loadStarted),
     };
     if (!result.ok) {
       log.error(

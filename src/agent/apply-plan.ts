@@ -6,30 +6,36 @@
  * the previous generation stays live, and the result names the failing
  * operation and its errno.
  *
- * Scheduler tables are swapped whole (DatapathMaps.putSchedulerTable); the
- * table being replaced is held open until the transaction ends, because
- * undoing the swap needs it and the kernel would free it otherwise.
- * Consecutive backend writes go to the kernel as one batch per map.
+ * Scheduler tables are built complete and swapped in whole
+ * (DatapathMaps.publishSchedulerTables); a table being replaced is held
+ * open until the transaction ends, because undoing the swap needs it and
+ * the kernel would free it otherwise.
+ * Consecutive backend writes go to the kernel as one batch per map, and
+ * consecutive address changes to `ip` as one batch.
  */
 import type { BpfMap } from '../kernel/bpf-map.js';
 import { LbBackendAdmin, SCHEDULER_IDS, type LbBackend, type LbServiceKey } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import { PROTOCOL_NUMBERS, msToNs } from '../datapath/read-live-state.js';
-import type { DeleteBackend, Operation, PutBackend, PutService } from '../plan/operations.js';
+import type { AnnounceAddress, DeleteBackend, DeleteService, Operation, PutBackend, PutService, WithdrawAddress } from '../plan/operations.js';
 import { buildSchedulerTable } from '../sched/index.js';
+import { groupBy } from './group-by.js';
 
-/** Adds and removes /32 addresses on the host's interfaces (src/host). */
+/**
+ * Adds and removes /32 addresses on the host's interfaces (src/host), many
+ * at a time. Each call is all or nothing: on failure it undoes its own part.
+ */
 export interface AddressAnnouncer {
-  /** Returns false when the address was already there. */
-  add(address: string, ifindex: number): Promise<boolean>;
-  /** Returns false when the address was not there. */
-  remove(address: string, ifindex: number): Promise<boolean>;
+  /** Resolves to the addresses it added (not those already there). */
+  add(addresses: readonly string[], ifindex: number): Promise<string[]>;
+  /** Resolves to the addresses it removed (not those already gone). */
+  remove(addresses: readonly string[], ifindex: number): Promise<string[]>;
 }
 
 export interface ApplyFailure {
-  /** Index of the first operation of the failing step in the plan. */
+  /** Index in the plan of the operation that failed. */
   readonly index: number;
-  /** How many operations the failing step covered (a batch covers several). */
+  /** The failing call covered this many operations from `index` on (more than 1: a batch). */
   readonly count: number;
   readonly operation: Operation;
   readonly error: Error & { errno?: number; code?: string };
@@ -41,6 +47,10 @@ export type ApplyResult = { readonly ok: true; readonly applied: number } | ({ r
 
 type Undo = () => void | Promise<void>;
 
+/* New tables plus the ones they replace stay open until published and
+ * until the transaction ends: bound how many are created at once. */
+const TABLES_PER_CHUNK = 256;
+
 function serviceKey(op: { vip: string; port: number; protocol: keyof typeof PROTOCOL_NUMBERS }): LbServiceKey {
   return { vip: op.vip, port: op.port, proto: PROTOCOL_NUMBERS[op.protocol] };
 }
@@ -50,6 +60,8 @@ const NO_BACKEND: LbBackend = { ip: '0.0.0.0', port: 0 };
 class Transaction {
   private readonly undos: Undo[] = [];
   private readonly held: BpfMap[] = [];
+  /** What is being done now: the failure to report if it throws. */
+  current: { op: Operation; count: number } | undefined;
 
   constructor(
     private readonly maps: DatapathMaps,
@@ -58,6 +70,7 @@ class Transaction {
 
   async run(step: readonly Operation[]): Promise<void> {
     const first = step[0]!;
+    this.current = { op: first, count: step.length };
     switch (first.kind) {
       case 'put-backend':
         return this.putBackends(step as PutBackend[]);
@@ -76,23 +89,12 @@ class Transaction {
         this.undos.push(() => this.maps.putAddress(first.address, prev));
         return;
       }
-      case 'announce-address': {
-        const recorded = this.maps.announced().has(first.address);
-        const added = await this.announcer.add(first.address, first.ifindex);
-        if (added) this.undos.push(async () => void (await this.announcer.remove(first.address, first.ifindex)));
-        this.maps.putAnnounced(first.address, first.ifindex);
-        if (!recorded) this.undos.push(() => void this.maps.deleteAnnounced(first.address));
-        return;
-      }
-      case 'withdraw-address': {
-        const removed = await this.announcer.remove(first.address, first.ifindex);
-        if (removed) this.undos.push(async () => void (await this.announcer.add(first.address, first.ifindex)));
-        this.maps.deleteAnnounced(first.address);
-        this.undos.push(() => this.maps.putAnnounced(first.address, first.ifindex));
-        return;
-      }
+      case 'announce-address':
+        return this.announce(step as AnnounceAddress[]);
+      case 'withdraw-address':
+        return this.withdraw(step as WithdrawAddress[]);
       case 'put-service':
-        return this.putService(first);
+        return this.putServices(step as PutService[]);
       case 'put-snat-pool': {
         const prev = this.maps.snatPool();
         const { addresses, portMin, portMax, reuseAfterMs } = first.pool;
@@ -101,7 +103,36 @@ class Transaction {
         return;
       }
       case 'delete-service':
-        return this.deleteService(first);
+        return this.deleteServices(step as DeleteService[]);
+    }
+  }
+
+  /** Add the /32s, then record them as ours (all of a step share the interface). */
+  private async announce(ops: readonly AnnounceAddress[]): Promise<void> {
+    const ifindex = ops[0]!.ifindex;
+    const added = await this.announcer.add(
+      ops.map((op) => op.address),
+      ifindex,
+    );
+    if (added.length > 0) this.undos.push(async () => void (await this.announcer.remove(added, ifindex)));
+    const recorded = this.maps.announced();
+    for (const op of ops) {
+      this.maps.putAnnounced(op.address, op.ifindex);
+      if (!recorded.has(op.address)) this.undos.push(() => void this.maps.deleteAnnounced(op.address));
+    }
+  }
+
+  private async withdraw(ops: readonly WithdrawAddress[]): Promise<void> {
+    for (const [ifindex, group] of groupBy(ops, (op) => op.ifindex)) {
+      const removed = await this.announcer.remove(
+        group.map((op) => op.address),
+        ifindex,
+      );
+      if (removed.length > 0) this.undos.push(async () => void (await this.announcer.add(removed, ifindex)));
+      for (const op of group) {
+        this.maps.deleteAnnounced(op.address);
+        this.undos.push(() => this.maps.putAnnounced(op.address, op.ifindex));
+      }
     }
   }
 
@@ -132,23 +163,40 @@ class Transaction {
     }
   }
 
-  /** Table first, then the record, then the entry that makes the service reachable. */
-  private putService(op: PutService): void {
-    const prevMeta = this.maps.serviceMeta(op.num);
-    let tableMapId = prevMeta?.tableMapId ?? 0;
-    let tableDigest = prevMeta?.tableDigest ?? 0n;
-    if (op.table !== null) {
-      this.holdTable(op.num);
-      tableMapId = this.maps.putSchedulerTable(op.num, buildSchedulerTable(op.table.scheduler, op.table.backends));
-      tableDigest = BigInt(`0x${op.table.digest}`);
+  /**
+   * Tables first (all complete before any is swapped in), then the records,
+   * then the entries that make the services reachable. In chunks, so that
+   * the new tables and the ones they replace need a bounded number of fds.
+   */
+  private putServices(ops: readonly PutService[]): void {
+    for (let i = 0; i < ops.length; i += TABLES_PER_CHUNK) {
+      const chunk = ops.slice(i, i + TABLES_PER_CHUNK);
+      this.current = { op: chunk[0]!, count: chunk.length };
+      const fresh: { serviceId: number; table: BpfMap }[] = [];
+      try {
+        for (const op of chunk) {
+          if (op.table !== null) fresh.push({ serviceId: op.num, table: this.maps.createSchedulerTable(buildSchedulerTable(op.table.scheduler, op.table.backends)) });
+        }
+        this.holdTables(fresh.map((f) => f.serviceId));
+        if (fresh.length > 0) this.maps.publishSchedulerTables(fresh);
+        const published = new Map(fresh.map((f) => [f.serviceId, f.table.id]));
+        for (const op of chunk) this.putServiceRecord(op, published.get(op.num));
+      } finally {
+        for (const f of fresh) f.table.close();
+      }
     }
+  }
+
+  private putServiceRecord(op: PutService, tableMapId: number | undefined): void {
+    this.current = { op, count: 1 };
+    const prevMeta = this.maps.serviceMeta(op.num);
     this.maps.putServiceMeta(op.num, {
       vip: op.vip,
       port: op.port,
       proto: PROTOCOL_NUMBERS[op.protocol],
       scheduler: SCHEDULER_IDS[op.scheduler],
-      tableMapId,
-      tableDigest,
+      tableMapId: tableMapId ?? prevMeta?.tableMapId ?? 0,
+      tableDigest: op.table !== null ? BigInt(`0x${op.table.digest}`) : (prevMeta?.tableDigest ?? 0n),
       name: op.name,
     });
     this.undos.push(() => (prevMeta === undefined ? void this.maps.deleteServiceMeta(op.num) : this.maps.putServiceMeta(op.num, prevMeta)));
@@ -158,29 +206,42 @@ class Transaction {
     this.undos.push(() => (prevId === undefined ? void this.maps.deleteService(key) : this.maps.putService(key, prevId)));
   }
 
-  /** Reachability first, then the table and the record. */
-  private deleteService(op: Extract<Operation, { kind: 'delete-service' }>): void {
-    const key = serviceKey(op);
-    const prevId = this.maps.serviceIdOf(key);
-    // A duplicate record must not take the entry of the service that owns the key.
-    if (prevId !== undefined && (op.num === null || prevId === op.num)) {
-      this.maps.deleteService(key);
-      this.undos.push(() => this.maps.putService(key, prevId));
+  /** Reachability first, then the tables and the records. */
+  private deleteServices(ops: readonly DeleteService[]): void {
+    for (const op of ops) {
+      this.current = { op, count: 1 };
+      const key = serviceKey(op);
+      const prevId = this.maps.serviceIdOf(key);
+      // A duplicate record must not take the entry of the service that owns the key.
+      if (prevId !== undefined && (op.num === null || prevId === op.num)) {
+        this.maps.deleteService(key);
+        this.undos.push(() => this.maps.putService(key, prevId));
+      }
     }
-    if (op.num === null) return;
-    const num = op.num;
-    this.holdTable(num);
-    this.maps.deleteSchedulerTable(num);
-    const prevMeta = this.maps.serviceMeta(num);
-    this.maps.deleteServiceMeta(num);
-    if (prevMeta !== undefined) this.undos.push(() => this.maps.putServiceMeta(num, prevMeta));
+    const nums = ops.flatMap((op) => (op.num === null ? [] : [op.num]));
+    this.current = { op: ops[0]!, count: ops.length };
+    for (let i = 0; i < nums.length; i += TABLES_PER_CHUNK) {
+      const chunk = nums.slice(i, i + TABLES_PER_CHUNK);
+      this.holdTables(chunk);
+      this.maps.clearSchedulerTables(chunk);
+    }
+    for (const num of nums) {
+      const prevMeta = this.maps.serviceMeta(num);
+      this.maps.deleteServiceMeta(num);
+      if (prevMeta !== undefined) this.undos.push(() => this.maps.putServiceMeta(num, prevMeta));
+    }
   }
 
-  /** Keep the service's current table alive, and record how to put it back. */
-  private holdTable(num: number): void {
-    const old = this.maps.openSchedulerTable(num);
-    if (old !== undefined) this.held.push(old);
-    this.undos.push(() => (old === undefined ? void this.maps.deleteSchedulerTable(num) : this.maps.setSchedulerTableMap(num, old)));
+  /** Keep the services' current tables alive, and record how to put them back. */
+  private holdTables(nums: readonly number[]): void {
+    const old = nums.map((num) => ({ serviceId: num, table: this.maps.openSchedulerTable(num) }));
+    const kept = old.flatMap((o) => (o.table === undefined ? [] : [{ serviceId: o.serviceId, table: o.table }]));
+    this.held.push(...kept.map((k) => k.table));
+    const empty = old.filter((o) => o.table === undefined).map((o) => o.serviceId);
+    this.undos.push(() => {
+      if (kept.length > 0) this.maps.publishSchedulerTables(kept);
+      this.maps.clearSchedulerTables(empty);
+    });
   }
 
   async rollback(): Promise<Error[]> {
@@ -200,12 +261,21 @@ class Transaction {
   }
 }
 
-/** Consecutive backend operations of one kind form one batched step; everything else is a step of its own. */
+const BATCHED: ReadonlySet<Operation['kind']> = new Set([
+  'put-backend',
+  'delete-backend',
+  'put-service',
+  'delete-service',
+  'announce-address',
+  'withdraw-address',
+]);
+
+/** Consecutive operations of one of these kinds form one batched step; the others are a step each. */
 function steps(operations: readonly Operation[]): { index: number; ops: Operation[] }[] {
   const out: { index: number; ops: Operation[] }[] = [];
   operations.forEach((op, index) => {
     const last = out[out.length - 1];
-    const batched = op.kind === 'put-backend' || op.kind === 'delete-backend';
+    const batched = BATCHED.has(op.kind);
     if (batched && last !== undefined && last.ops[0]!.kind === op.kind) last.ops.push(op);
     else out.push({ index, ops: [op] });
   });
@@ -219,12 +289,13 @@ export async function applyPlan(operations: readonly Operation[], maps: Datapath
       try {
         await tx.run(step.ops);
       } catch (err) {
+        const failed = tx.current!;
         const rollbackErrors = await tx.rollback();
         return {
           ok: false,
-          index: step.index,
-          count: step.ops.length,
-          operation: step.ops[0]!,
+          index: operations.indexOf(failed.op),
+          count: failed.count,
+          operation: failed.op,
           error: err as ApplyFailure['error'],
           rollbackErrors,
         };

@@ -3,7 +3,7 @@
  * interface by ifindex (what lb_announced records), `ip` wants its name.
  */
 import { HostError } from '../host/host-error.js';
-import { addHostAddress, removeHostAddress } from '../host/interface-addresses.js';
+import { addHostAddresses, removeHostAddresses } from '../host/interface-addresses.js';
 import { listInterfaces } from '../host/list-interfaces.js';
 import type { AddressAnnouncer } from './apply-plan.js';
 
@@ -12,15 +12,15 @@ async function ifnameOf(ifindex: number): Promise<string | undefined> {
 }
 
 export const hostAnnouncer: AddressAnnouncer = {
-  async add(address, ifindex) {
+  async add(addresses, ifindex) {
     const ifname = await ifnameOf(ifindex);
-    if (ifname === undefined) throw new HostError('EHOST_IP', ['ip', 'addr', 'add'], `no interface with ifindex ${ifindex} to announce ${address} on`);
-    return addHostAddress(ifname, address);
+    if (ifname === undefined) throw new HostError('EHOST_IP', ['ip', 'link', 'show'], `no interface with ifindex ${ifindex} to announce ${addresses.join(', ')} on`);
+    return addHostAddresses(ifname, addresses);
   },
-  async remove(address, ifindex) {
+  async remove(addresses, ifindex) {
     const ifname = await ifnameOf(ifindex);
-    // The interface is gone, and the address with it.
-    if (ifname === undefined) return false;
-    return removeHostAddress(ifname, address);
+    // The interface is gone, and its addresses with it.
+    if (ifname === undefined) return [];
+    return removeHostAddresses(ifname, addresses);
   },
 };

@@ -6,23 +6,28 @@
 import { addressesInUse } from '../datapath/addresses-in-use.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import { readLiveState } from '../datapath/read-live-state.js';
-import { listIpv4Addresses } from '../host/interface-addresses.js';
 import type { DesiredState } from '../model/desired-state.js';
 import { EMPTY_LIVE_STATE, addressesLeaving, planChanges, type PlanResult } from '../plan/index.js';
 import { LB_DEFAULT_MAX_BACKENDS, LB_DEFAULT_MAX_SERVICES } from '../datapath/codecs.js';
 
-/** Plan against the maps (or, with none pinned yet, against an empty datapath). */
-export async function planAgainstKernel(desired: DesiredState, maps: DatapathMaps | undefined, ifindex: number): Promise<PlanResult> {
+/**
+ * Plan against the maps (or, with none pinned yet, against an empty
+ * datapath). `hostAddresses`: the IPv4 addresses on the host's interfaces,
+ * as loadDesiredState gathered them.
+ */
+export async function planAgainstKernel(
+  desired: DesiredState,
+  maps: DatapathMaps | undefined,
+  ifindex: number,
+  hostAddresses: readonly string[],
+): Promise<PlanResult> {
   const live = maps ? readLiveState(maps) : EMPTY_LIVE_STATE;
   const leaving = addressesLeaving(desired, live);
-  const [inUse, host] = await Promise.all([
-    maps && leaving.length > 0 ? addressesInUse(maps, leaving) : new Set<string>(),
-    listIpv4Addresses(),
-  ]);
+  const inUse = maps && leaving.length > 0 ? await addressesInUse(maps, leaving) : new Set<string>();
   return planChanges(desired, live, {
     limits: maps?.limits() ?? { maxServices: LB_DEFAULT_MAX_SERVICES, maxBackends: LB_DEFAULT_MAX_BACKENDS },
     iface: { name: desired.interface, index: ifindex },
-    hostAddresses: new Set(host.map((a) => a.address)),
+    hostAddresses: new Set(hostAddresses),
     addressesInUse: inUse,
   });
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { detachPinnedLink } from '../kernel/xdp-attach.js';
 import { DatapathMaps } from '../datapath/datapath-maps.js';
 import type { AddressAnnouncer } from './apply-plan.js';
+import { groupBy } from './group-by.js';
 import { linkPinPath } from './pin-layout.js';
 
 export interface TakeDownReport {
@@ -22,9 +23,10 @@ export async function takeDown(pinPath: string, announcer: AddressAnnouncer): Pr
   const maps = DatapathMaps.fromPins(pinPath);
   if (maps !== undefined) {
     try {
-      for (const [address, ifindex] of maps.announced()) {
-        if (await announcer.remove(address, ifindex)) withdrawn.push(address);
-        maps.deleteAnnounced(address);
+      const announced = maps.announced();
+      for (const [ifindex, addresses] of groupBy(announced.keys(), (address) => announced.get(address)!)) {
+        withdrawn.push(...(await announcer.remove(addresses, ifindex)));
+        for (const address of addresses) maps.deleteAnnounced(address);
       }
     } finally {
       maps.close();

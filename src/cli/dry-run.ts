@@ -25,7 +25,7 @@ export async function dryRun(configPath: string, pinPath: string, stdout: NodeJS
   if (conflict) stderr.write(`note: ${conflict.message}\n`);
   const maps = DatapathMaps.fromPins(pinPath);
   try {
-    const plan = await planAgainstKernel(state, maps, ifindexOf(state.interface));
+    const plan = await planAgainstKernel(state, maps, ifindexOf(state.interface), loaded.facts.localAddresses);
     if (!plan.ok) {
       for (const error of plan.errors) stderr.write(`${configPath}: ${error}\n`);
       return 1;

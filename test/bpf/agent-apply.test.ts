@@ -18,13 +18,13 @@ import { dumpConfigMaps } from '../support/map-dump.js';
 /* The host side is out of scope here (test/e2e covers it): record what would be announced. */
 class RecordingAnnouncer implements AddressAnnouncer {
   readonly present = new Set<string>();
-  async add(address: string): Promise<boolean> {
-    if (this.present.has(address)) return false;
-    this.present.add(address);
-    return true;
+  async add(addresses: readonly string[]): Promise<string[]> {
+    const added = addresses.filter((a) => !this.present.has(a));
+    for (const a of added) this.present.add(a);
+    return added;
   }
-  async remove(address: string): Promise<boolean> {
-    return this.present.delete(address);
+  async remove(addresses: readonly string[]): Promise<string[]> {
+    return addresses.filter((a) => this.present.delete(a));
   }
 }
 

@@ -64,7 +64,8 @@ export class AgentHost {
     const from = this.events.length;
     const child = spawn(
       'nsenter',
-      [`--net=/run/netns/${this.netns}`, process.execPath, AGENT_BIN, '--config', this.configPath, '--pin-path', this.pinPath, ...extra],
+      // The executable itself, as operators run it (its #! line sets Node's flags).
+      [`--net=/run/netns/${this.netns}`, AGENT_BIN, '--config', this.configPath, '--pin-path', this.pinPath, ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
@@ -107,6 +108,11 @@ export class AgentHost {
   /** Send a signal and go on (SIGHUP: reload). */
   signal(signal: NodeJS.Signals): void {
     this.child?.kill(signal);
+  }
+
+  /** Wait for the next reload after index `from` that applied (a burst of edits may log rejections first). */
+  nextApplied(from: number, timeoutMs = 5_000): Promise<AgentEvent> {
+    return this.waitFor((e) => e.event === 'reload' && e.result === 'applied', timeoutMs, from);
   }
 
   /** Send a signal and wait for the agent to exit. */
