@@ -4,13 +4,12 @@
  * service's), durations in ms, identities, and a canonical order.
  * Pure.
  */
-import { compareIpv4 } from '../model/ipv4.js';
+import { compareIpv4, ipv4ToNumber } from '../model/ipv4.js';
 import { deepFreeze } from '../model/deep-freeze.js';
 import {
   backendId,
-  compareBackendIds,
-  compareServiceIds,
   serviceId,
+  type Protocol,
   type BackendState,
   type DesiredState,
   type HealthCheckState,
@@ -26,6 +25,33 @@ function ms(text: string): number {
   const value = parseDuration(text);
   if (value === undefined) throw new Error(`internal: not a duration after validation: ${JSON.stringify(text)}`);
   return value;
+}
+
+function address(text: string): number {
+  const value = ipv4ToNumber(text);
+  if (value === undefined) throw new Error(`internal: not an IPv4 address after validation: ${JSON.stringify(text)}`);
+  return value;
+}
+
+/**
+ * Sort keys in the order of compareServiceIds and compareBackendIds
+ * (address numerically, then port, then protocol), as one exact number
+ * (below 2^49): computed once per entry, where those comparators parse both
+ * ids on every comparison, which a file of 16,000 backends feels.
+ */
+function serviceKey(vip: string, port: number, protocol: Protocol): number {
+  return address(vip) * 2 ** 17 + port * 2 + (protocol === 'tcp' ? 0 : 1);
+}
+
+function backendKey(backendAddress: string, port: number): number {
+  return address(backendAddress) * 2 ** 16 + port;
+}
+
+function sortByKey<T>(items: readonly T[], key: (item: T) => number): T[] {
+  return items
+    .map((item) => ({ item, key: key(item) }))
+    .sort((a, b) => a.key - b.key)
+    .map(({ item }) => item);
 }
 
 function buildHealthCheck(raw: RawHealthCheck | undefined): HealthCheckState | undefined {
@@ -44,12 +70,13 @@ function buildHealthCheck(raw: RawHealthCheck | undefined): HealthCheckState | u
 }
 
 function buildService(raw: RawService): ServiceState {
-  const backends: BackendState[] = raw.backends
-    .map((b) => {
+  const backends: BackendState[] = sortByKey(
+    raw.backends.map((b) => {
       const port = b.port ?? raw.port;
       return { id: backendId(b.address, port), address: b.address, port, weight: b.weight, state: b.state };
-    })
-    .sort((a, b) => compareBackendIds(a.id, b.id));
+    }),
+    (b) => backendKey(b.address, b.port),
+  );
   const service: ServiceState = {
     id: serviceId(raw.vip, raw.port, raw.protocol),
     name: raw.name,
@@ -78,7 +105,7 @@ export function buildDesiredState(raw: RawConfig): DesiredState {
       portMax: ports.high,
       reuseAfterMs: ms(raw.snat.reuse_after),
     },
-    services: raw.services.map(buildService).sort((a, b) => compareServiceIds(a.id, b.id)),
+    services: sortByKey(raw.services.map(buildService), (s) => serviceKey(s.vip, s.port, s.protocol)),
     conntrack: {
       maxEntries: raw.conntrack.max_entries,
       timeouts: {

@@ -39,21 +39,42 @@ interface VipUse {
   readonly index: number;
 }
 
+/** A backend's address, by the indexes of its service and of it in that service. */
+interface BackendAddress {
+  readonly address: string;
+  readonly service: number;
+  readonly backend: number;
+}
+
 /** Addresses the services use, for the checks against the SNAT pool. */
 interface AddressUses {
   /** VIP -> the first service with it. */
   readonly vips: ReadonlyMap<string, VipUse>;
-  readonly backends: readonly { readonly address: string; readonly path: readonly PathSegment[] }[];
+  readonly backends: readonly BackendAddress[];
+}
+
+/**
+ * Paths are made only for findings: a large file has tens of thousands of
+ * backends and, as a rule, no findings at all.
+ */
+function addressPath(use: BackendAddress): PathSegment[] {
+  return ['services', use.service, 'backends', use.backend, 'address'];
 }
 
 function protocolOf(value: unknown): Protocol | undefined {
   return value === 'tcp' || value === 'udp' ? value : undefined;
 }
 
-function unicast(address: string | undefined, path: readonly PathSegment[], what: string, out: ConfigFinding[]): void {
-  if (address === undefined || ipv4ToNumber(address) === undefined) return; // the schema reports it
+/** Why `address` cannot be used as `what`, or undefined when it can (or is not an address: the schema reports that). */
+function nonUnicast(address: string | undefined, what: string): string | undefined {
+  if (address === undefined || ipv4ToNumber(address) === undefined) return undefined;
   const reason = nonUnicastReason(address);
-  if (reason !== undefined) out.push(finding('address-not-unicast', path, `${what} ${address} ${reason}`));
+  return reason === undefined ? undefined : `${what} ${address} ${reason}`;
+}
+
+function unicast(address: string | undefined, path: readonly PathSegment[], what: string, out: ConfigFinding[]): void {
+  const problem = nonUnicast(address, what);
+  if (problem !== undefined) out.push(finding('address-not-unicast', path, problem));
 }
 
 /** Checks services and their backends; returns the addresses they use. */
@@ -62,7 +83,7 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
   const names = new Map<string, number>();
   const identities = new Map<string, number>();
   const vips = new Map<string, VipUse>();
-  const backendAddresses: { address: string; path: PathSegment[] }[] = [];
+  const backendAddresses: BackendAddress[] = [];
   let totalBackends = 0;
 
   services.forEach((service, i) => {
@@ -109,9 +130,11 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
     const scheduler = asString(field(service, 'scheduler'));
     backends.forEach((backend, j) => {
       const address = asString(field(backend, 'address'));
-      const backendPort = field(backend, 'port') === undefined ? port : asInteger(field(backend, 'port'));
-      unicast(address, at('backends', j, 'address'), 'backend address', out);
-      if (address !== undefined) backendAddresses.push({ address, path: at('backends', j, 'address') });
+      const portValue = field(backend, 'port');
+      const backendPort = portValue === undefined ? port : asInteger(portValue);
+      const problem = nonUnicast(address, 'backend address');
+      if (problem !== undefined) out.push(finding('address-not-unicast', at('backends', j, 'address'), problem));
+      if (address !== undefined) backendAddresses.push({ address, service: i, backend: j });
       if (address !== undefined && backendPort !== undefined) {
         const id = backendId(address, backendPort);
         const first = seen.get(id);
@@ -141,11 +164,11 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
   if (totalBackends > MAX_BACKENDS_TOTAL) {
     out.push(finding('too-many-backends', ['services'], `${totalBackends} backends in all; at most ${MAX_BACKENDS_TOTAL} are supported`));
   }
-  for (const { address, path } of backendAddresses) {
-    const use = vips.get(address);
+  for (const backend of backendAddresses) {
+    const use = vips.get(backend.address);
     if (use !== undefined) {
-      const message = `backend address ${address} is the VIP of service "${use.name}": a backend must be another host`;
-      out.push(finding('backend-is-local', path, message));
+      const message = `backend address ${backend.address} is the VIP of service "${use.name}": a backend must be another host`;
+      out.push(finding('backend-is-local', addressPath(backend), message));
     }
   }
   // SNAT addresses as backends are reported by checkSnat, which knows the pool.
@@ -193,10 +216,10 @@ function checkSnat(data: unknown, env: SemanticEnv, uses: AddressUses, out: Conf
     const vip = uses.vips.get(address);
     if (vip !== undefined) out.push(finding('snat-is-vip', path, `SNAT address ${address} is also the VIP of service "${vip.name}"`));
   });
-  for (const { address, path } of uses.backends) {
-    if (seen.has(address)) {
-      const message = `backend address ${address} is a SNAT address of this balancer: a backend must be another host`;
-      out.push(finding('backend-is-local', path, message));
+  for (const backend of uses.backends) {
+    if (seen.has(backend.address)) {
+      const message = `backend address ${backend.address} is a SNAT address of this balancer: a backend must be another host`;
+      out.push(finding('backend-is-local', addressPath(backend), message));
     }
   }
 

@@ -1,11 +1,14 @@
 /**
  * Between places in the data (JSON paths) and places in the YAML source
- * (line and column), using the ranges the `yaml` document API keeps on every
- * node. Pure.
+ * (line and column). Paths are placed with the source's outline
+ * (source-outline.ts), whichever reader produced it; a YAML error's offset
+ * is turned into a path with the `yaml` document, the only reader that
+ * reports such errors. Pure.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
+import { isMap, isPair, isSeq, type Document } from 'yaml';
 import type { FindingAnchor } from './config-issue.js';
 import type { PathSegment } from './format-json-path.js';
+import { isSourceMap, isSourceSeq, keyText, nodeStart, type SourcePositions } from './source-outline.js';
 
 export interface SourcePosition {
   /** 1-based. */
@@ -22,59 +25,36 @@ export interface SourcePosition {
  */
 export type Locator = (path: readonly PathSegment[], anchor?: FindingAnchor) => SourcePosition;
 
-function start(node: unknown): number | undefined {
-  const range = (node as { range?: readonly number[] | null } | null)?.range;
-  return range?.[0];
-}
-
-function end(node: unknown): number | undefined {
-  const range = (node as { range?: readonly number[] | null } | null)?.range;
-  return range?.[2];
-}
-
-/** An empty value (`key:` and nothing after it) has a zero-width range. */
-function isEmptyValue(node: unknown): boolean {
-  if (!isScalar(node) || node.value !== null) return false;
-  const range = node.range;
-  return range == null || range[0] === range[2];
-}
-
-function keyText(key: unknown): string {
-  return isScalar(key) ? String(key.value) : String(key);
-}
-
-function resolve(node: unknown, doc: Document): unknown {
-  // An alias stands for its anchored node; follow it (at most a few hops).
-  let current = node;
-  for (let hops = 0; isAlias(current) && hops < 32; hops++) current = current.resolve(doc);
-  return current;
-}
-
-export function createLocator(doc: Document, lineCounter: LineCounter): Locator {
-  const toPosition = (offset: number): SourcePosition => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { line, col };
-  };
+/**
+ * A locator over the positions `read()` gives. It asks for them on the
+ * first placement only: a file without issues never needs them.
+ */
+export function createLocator(read: () => SourcePositions): Locator {
+  let positions: SourcePositions | undefined;
   return (path, anchor = 'value') => {
-    let node: unknown = doc.contents;
-    let fallback = start(node) ?? 0;
-    for (let i = 0; i < path.length; i++) {
+    positions ??= read();
+    const { outline, lineCounter } = positions;
+    const toPosition = (offset: number): SourcePosition => {
+      const { line, col } = lineCounter.linePos(offset);
+      return { line, col };
+    };
+    let node = outline;
+    let fallback = node?.start ?? 0;
+    for (let i = 0; i < path.length && node !== null; i++) {
       const segment = path[i];
       const last = i === path.length - 1;
-      node = resolve(node, doc);
-      if (isMap(node)) {
-        const pair = node.items.find((p) => keyText(p.key) === String(segment));
+      if (isSourceMap(node)) {
+        const pair = node.pairs.find((p) => p.key === String(segment));
         if (pair === undefined) break;
-        const keyStart = start(pair.key) ?? fallback;
+        const keyStart = pair.keyStart ?? fallback;
         if (last && anchor === 'key') return toPosition(keyStart);
         fallback = keyStart;
-        if (pair.value == null || isEmptyValue(pair.value)) break;
         node = pair.value;
-        if (last) return toPosition(start(node) ?? keyStart);
-      } else if (isSeq(node) && typeof segment === 'number') {
-        const item: unknown = node.items[segment];
+        if (node !== null && last) return toPosition(node.start ?? keyStart);
+      } else if (isSourceSeq(node) && typeof segment === 'number') {
+        const item = node.items[segment];
         if (item == null) break;
-        fallback = start(item) ?? fallback;
+        fallback = item.start ?? fallback;
         node = item;
         if (last) return toPosition(fallback);
       } else {
@@ -85,6 +65,11 @@ export function createLocator(doc: Document, lineCounter: LineCounter): Locator 
   };
 }
 
+function end(node: unknown): number | undefined {
+  const range = (node as { range?: readonly number[] | null } | null)?.range;
+  return range?.[2];
+}
+
 /**
  * The path of the innermost key or list item whose source contains `offset`
  * (where a YAML error was found), [] when none does.
@@ -93,7 +78,7 @@ export function pathAtOffset(doc: Document, offset: number): PathSegment[] {
   const path: PathSegment[] = [];
   let node: unknown = doc.contents;
   const contains = (n: unknown): boolean => {
-    const s = start(n);
+    const s = nodeStart(n);
     const e = end(n);
     return s !== undefined && e !== undefined && s <= offset && (offset < e || offset === s);
   };

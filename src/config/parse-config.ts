@@ -1,20 +1,22 @@
 /**
  * The pure front half of the pipeline (DESIGN.md §1):
  *
- *   text --load--> document with positions --validate (schema, semantics,
- *   optional host facts)--> DesiredState
+ *   text --load--> data, with a locator into the source --validate (schema,
+ *   semantics, optional host facts)--> DesiredState
  *
  * Every problem is collected (not just the first) and placed in the source
  * as `file:line:col: json.path: message`. Errors are data: nothing throws
  * for a bad file. Pure: the file's text and the host's facts are inputs.
+ * The checks work on plain data and ask for positions only to place what
+ * they found, so a valid file pays for no positions (load-config.ts).
  */
 import type { DesiredState } from '../model/desired-state.js';
 import { buildDesiredState } from './build-desired-state.js';
 import { checkHostFacts, type HostFacts } from './check-host-facts.js';
 import { checkSemantics } from './check-semantics.js';
 import { compareIssues, type ConfigFinding, type ConfigIssue, type Severity } from './config-issue.js';
-import { formatJsonPath } from './format-json-path.js';
-import { loadConfig } from './load-config.js';
+import { formatJsonPath, type PathSegment } from './format-json-path.js';
+import { loadConfig, type LoadedConfig } from './load-config.js';
 import type { Locator } from './locate-path.js';
 import type { RawConfig } from './raw-config.js';
 import { validateSchema } from './validate-schema.js';
@@ -44,8 +46,16 @@ function place(file: string, locate: Locator, found: ConfigFinding): ConfigIssue
   };
 }
 
-function isPrefix(prefix: readonly unknown[], path: readonly unknown[]): boolean {
-  return prefix.length <= path.length && prefix.every((segment, i) => segment === path[i]);
+/**
+ * Whether `path` is one of `paths` (given formatted, which tells keys from
+ * indexes) or lies under one. A lookup per prefix, not a scan of `paths`:
+ * a large broken file can have tens of thousands of both.
+ */
+function isUnder(path: readonly PathSegment[], paths: ReadonlySet<string>): boolean {
+  for (let length = 0; length <= path.length; length++) {
+    if (paths.has(formatJsonPath(path.slice(0, length)))) return true;
+  }
+  return false;
 }
 
 function finish(issues: ConfigIssue[]): ParseResult {
@@ -53,7 +63,11 @@ function finish(issues: ConfigIssue[]): ParseResult {
 }
 
 export function parseConfig(text: string, file: string, env: ParseEnv): ParseResult {
-  const loaded = loadConfig(text, file);
+  return parseLoadedConfig(loadConfig(text, file), file, env);
+}
+
+/** The checks and the build, on a file already loaded (by either reader of load-config.ts). */
+export function parseLoadedConfig(loaded: LoadedConfig, file: string, env: ParseEnv): ParseResult {
   const issues = [...loaded.issues];
   if (loaded.value === undefined) return finish(issues);
   if (loaded.value === null) {
@@ -71,13 +85,16 @@ export function parseConfig(text: string, file: string, env: ParseEnv): ParseRes
 
   const data = loaded.value;
   const schemaFindings = validateSchema(data); // fills in defaults
-  const rejected = schemaFindings.filter((f) => f.code !== 'unknown-key' && f.code !== 'required').map((f) => f.path);
+  const rejected = new Set(
+    schemaFindings.filter((f) => f.code !== 'unknown-key' && f.code !== 'required').map((f) => formatJsonPath(f.path)),
+  );
   const laterFindings = [
     ...checkSemantics(data, env),
     ...(env.host === undefined ? [] : checkHostFacts(data, env.host.facts, env.host.severity)),
-  ].filter((f) => !rejected.some((path) => isPrefix(path, f.path)));
+  ].filter((f) => rejected.size === 0 || !isUnder(f.path, rejected));
 
-  issues.push(...[...schemaFindings, ...laterFindings].map((f) => place(file, loaded.locate, f)));
+  // A loop, not push(...all): a badly broken large file has more findings than a call takes arguments.
+  for (const found of [schemaFindings, laterFindings].flat()) issues.push(place(file, loaded.locate, found));
   if (issues.some((issue) => issue.severity === 'error')) return finish(issues);
   return { ok: true, state: buildDesiredState(data as RawConfig), warnings: issues.sort(compareIssues) };
 }

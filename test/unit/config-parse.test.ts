@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatIssue, parseConfig, type ConfigIssue, type ParseEnv, type ParseResult } from '../../src/config/index.js';
+import { loadDocument } from '../../src/config/load-config.js';
+import { parseLoadedConfig } from '../../src/config/parse-config.js';
 import type { DesiredState } from '../../src/model/index.js';
 
 const ROOT = new URL('../../../', import.meta.url);
@@ -15,9 +17,20 @@ function ok(result: ParseResult): { state: DesiredState; warnings: readonly Conf
   return result;
 }
 
+/**
+ * parseConfig, held to the same checks over the `yaml` document API's
+ * reading of the text: whichever reader load-config.ts picks for a file,
+ * the result (state, issues, positions) is the same.
+ */
+function parse(text: string, file: string, env: ParseEnv): ParseResult {
+  const result = parseConfig(text, file, env);
+  assert.deepEqual(result, parseLoadedConfig(loadDocument(text, file), file, env), `the two readers disagree on:\n${text}`);
+  return result;
+}
+
 /** Every issue of an invalid config, formatted, in source order. */
 function issues(text: string, env: ParseEnv = ENV): string[] {
-  const result = parseConfig(text, 't.yaml', env);
+  const result = parse(text, 't.yaml', env);
   if (result.ok) assert.fail('expected the config to be rejected');
   return result.issues.map(formatIssue);
 }
@@ -28,7 +41,7 @@ describe('parseConfig: valid files', () => {
   it('accepts examples/config.yaml without warnings', () => {
     const text = readFileSync(new URL('examples/config.yaml', ROOT), 'utf8');
     assert.match(text, /^# yaml-language-server: \$schema=\.\.\/schemas\/config\.schema\.json\n/);
-    const { state, warnings } = ok(parseConfig(text, 'examples/config.yaml', ENV));
+    const { state, warnings } = ok(parse(text, 'examples/config.yaml', ENV));
     assert.deepEqual(warnings, []);
     assert.equal(state.services.length, 1);
     const web = state.services[0];
@@ -60,7 +73,7 @@ describe('parseConfig: valid files', () => {
       '    backends: [{ address: 198.18.0.3, port: 5353 }]',
       '    health_check: {}',
     );
-    const { state, warnings } = ok(parseConfig(text, 't.yaml', ENV));
+    const { state, warnings } = ok(parse(text, 't.yaml', ENV));
     assert.deepEqual(warnings, []);
     const expected: DesiredState = {
       interface: 'eth0',
@@ -133,7 +146,7 @@ describe('parseConfig: valid files', () => {
       'metrics: { listen: 0.0.0.0:9999 }',
       'log: { level: debug }',
     );
-    const { state } = ok(parseConfig(text, 't.yaml', ENV));
+    const { state } = ok(parse(text, 't.yaml', ENV));
     assert.deepEqual(state.snat, { addresses: ['198.18.0.5'], portMin: 1024, portMax: 2047, reuseAfterMs: 250 });
     assert.deepEqual(state.conntrack, {
       maxEntries: 4096,
@@ -147,7 +160,7 @@ describe('parseConfig: valid files', () => {
 
   it('normalizes health_check type none to no health check', () => {
     const text = yaml(...HEAD, 'services:', '  - { name: a, vip: 198.18.0.10, port: 80, backends: [{address: 198.18.0.2}], health_check: { type: none } }');
-    const { state } = ok(parseConfig(text, 't.yaml', ENV));
+    const { state } = ok(parse(text, 't.yaml', ENV));
     assert.equal('healthCheck' in (state.services[0] ?? {}), false);
   });
 
@@ -196,8 +209,8 @@ describe('parseConfig: valid files', () => {
       'snat: { addresses: [198.18.0.40, 198.18.0.5] }',
       'interface: eth0',
     );
-    const sa = ok(parseConfig(a, 'a.yaml', ENV)).state;
-    const sb = ok(parseConfig(b, 'b.yaml', ENV)).state;
+    const sa = ok(parse(a, 'a.yaml', ENV)).state;
+    const sb = ok(parse(b, 'b.yaml', ENV)).state;
     assert.deepEqual(sa, sb);
     assert.deepEqual(
       sa.services.map((s) => s.id),
@@ -212,7 +225,7 @@ describe('parseConfig: valid files', () => {
 
   it('returns a deeply frozen state', () => {
     const text = yaml(...HEAD, 'services: [{ name: a, vip: 198.18.0.10, port: 80, backends: [{ address: 198.18.0.2 }] }]');
-    const { state } = ok(parseConfig(text, 't.yaml', ENV));
+    const { state } = ok(parse(text, 't.yaml', ENV));
     assert.ok(Object.isFrozen(state));
     assert.ok(Object.isFrozen(state.services));
     assert.ok(Object.isFrozen(state.services[0]?.backends[0]));
@@ -224,8 +237,8 @@ describe('parseConfig: valid files', () => {
 
   it('does not share defaults between parses', () => {
     const text = yaml(...HEAD, 'services: []');
-    const one = ok(parseConfig(text, 't.yaml', ENV)).state;
-    const two = ok(parseConfig(text, 't.yaml', ENV)).state;
+    const one = ok(parse(text, 't.yaml', ENV)).state;
+    const two = ok(parse(text, 't.yaml', ENV)).state;
     assert.notEqual(one.conntrack, two.conntrack);
     assert.deepEqual(one, two);
   });
@@ -406,7 +419,7 @@ describe('parseConfig: errors, each with its position', () => {
       "t.yaml:4:10: snat.ports: SNAT ports 30000-40000 overlap the kernel's local port range 32768-60999 (net.ipv4.ip_local_port_range); choose ports outside it",
     ]);
     // The same file is fine where the kernel uses other ports.
-    ok(parseConfig(text, 't.yaml', { localPortRange: [40001, 60999] }));
+    ok(parse(text, 't.yaml', { localPortRange: [40001, 60999] }));
     // The default pool is checked too; it is not in the file, so the position is the snat key.
     assert.deepEqual(issues(yaml(...HEAD, 'services: []'), { localPortRange: [1024, 65535] }), [
       "t.yaml:2:1: snat.ports: SNAT ports 10000-32767 overlap the kernel's local port range 1024-65535 (net.ipv4.ip_local_port_range); choose ports outside it",
@@ -496,7 +509,7 @@ describe('parseConfig: errors, each with its position', () => {
   });
 
   it('issues are data: file, line, col, path, message, severity, code', () => {
-    const result = parseConfig(yaml(...HEAD, 'services: []', 'log: { level: loud }'), 'cfg.yaml', ENV);
+    const result = parse(yaml(...HEAD, 'services: []', 'log: { level: loud }'), 'cfg.yaml', ENV);
     assert.equal(result.ok, false);
     if (result.ok) return;
     assert.deepEqual(result.issues, [
@@ -516,7 +529,7 @@ describe('parseConfig: errors, each with its position', () => {
 describe('parseConfig: warnings', () => {
   it('an empty backends list is valid, with a warning at the list', () => {
     const text = yaml(...HEAD, 'services:', '  - { name: web, vip: 198.18.0.10, port: 80, backends: [] }');
-    const { state, warnings } = ok(parseConfig(text, 't.yaml', ENV));
+    const { state, warnings } = ok(parse(text, 't.yaml', ENV));
     assert.deepEqual(state.services[0]?.backends, []);
     assert.deepEqual(warnings.map(formatIssue), [
       't.yaml:5:56: services[0].backends: warning: service "web" has no backends: its new flows will be dropped',
@@ -543,7 +556,7 @@ describe('parseConfig: host facts', () => {
   });
 
   it('are warnings under --check', () => {
-    const { warnings } = ok(parseConfig(text, 't.yaml', { ...ENV, host: { facts, severity: 'warning' } }));
+    const { warnings } = ok(parse(text, 't.yaml', { ...ENV, host: { facts, severity: 'warning' } }));
     assert.deepEqual(
       warnings.map((w) => [w.code, w.severity, w.line, w.col]),
       [
@@ -555,11 +568,11 @@ describe('parseConfig: host facts', () => {
 
   it('a missing SNAT address is fine with vip_announce: arp (the agent adds it)', () => {
     const arp = text.replace('vip_announce: none', 'vip_announce: arp').replace('eth9', 'eth0');
-    ok(parseConfig(arp, 't.yaml', { ...ENV, host: { facts, severity: 'error' } }));
+    ok(parse(arp, 't.yaml', { ...ENV, host: { facts, severity: 'error' } }));
   });
 
   it('are not run without facts', () => {
-    ok(parseConfig(text, 't.yaml', ENV));
+    ok(parse(text, 't.yaml', ENV));
   });
 });
 
@@ -629,7 +642,7 @@ describe('parseConfig: more semantic checks', () => {
       ...service('    backends:', '      - { address: 198.18.0.2, weight: 3 }', '      - { address: 198.18.0.3, weight: 5 }'),
       'conntrack: { gc_interval: 5s }',
     );
-    const { warnings } = ok(parseConfig(text, 't.yaml', ENV));
+    const { warnings } = ok(parse(text, 't.yaml', ENV));
     assert.deepEqual(warnings.map(formatIssue), [
       't.yaml:9:40: services[0].backends[0].weight: warning: round_robin ignores weights (only 0 excludes a backend); use weighted_round_robin for shares by weight',
       't.yaml:11:27: conntrack.gc_interval: warning: gc_interval (5s) is longer than the shortest conntrack timeout (tcp_closing: 2s): expired flows stay up to gc_interval longer',

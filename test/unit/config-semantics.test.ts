@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkSemantics, MAX_BACKENDS_TOTAL, parseConfig } from '../../src/config/index.js';
+import { loadDocument } from '../../src/config/load-config.js';
+import { parseLoadedConfig } from '../../src/config/parse-config.js';
 
 const ENV = { localPortRange: [32768, 60999] as [number, number] };
 
@@ -26,7 +28,7 @@ describe('checkSemantics on plain data', () => {
 });
 
 describe('parseConfig never throws', () => {
-  it('on random text made of YAML punctuation and config words', () => {
+  it('on random text made of YAML punctuation and config words, and gives what the yaml document API would', () => {
     const pieces = ['\n', ' ', '  ', '- ', ': ', '{', '}', '[', ']', ',', '"', "'", '&a ', '*a', '!!str ', '#', '---', '...', '|', '>',
       'interface', 'snat', 'addresses', 'services', 'backends', 'port', 'vip', '198.18.0.5', '80', '2s', 'null', 'true', '\t'];
     let seed = 12345;
@@ -39,6 +41,7 @@ describe('parseConfig never throws', () => {
       const length = 1 + next(40);
       for (let k = 0; k < length; k++) text += pieces[next(pieces.length)];
       const result = parseConfig(text, 'f.yaml', ENV);
+      assert.deepEqual(result, parseLoadedConfig(loadDocument(text, 'f.yaml'), 'f.yaml', ENV), JSON.stringify(text));
       if (!result.ok) {
         for (const issue of result.issues) {
           assert.ok(issue.line !== null && issue.line >= 1 && issue.col !== null && issue.col >= 1, JSON.stringify({ text, issue }));
