@@ -1,0 +1,144 @@
+/*
+ * The agent at scale (issue: declarative agent): 1,000 services × 16
+ * backends in a throw-away namespace.
+ *   - cold start: agent process spawned -> the whole config applied;
+ *   - one-backend edits: an atomic save of the file -> the reload applied
+ *     (as the agent's log line arrives), over 50 edits, with the operation
+ *     count of each;
+ *   - the agent's resident memory after the edits.
+ *
+ *   npm run build && node dist/bench/agent-bench.js [--write] [--edits N]
+ *
+ * Needs root (namespace, XDP attach, bpffs). Everything it creates (the
+ * namespace, its pins under /sys/fs/bpf/xlb-bench-PID, the temporary config)
+ * is removed at the end, also on failure.
+ */
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { AgentHost } from '../test/support/agent-harness.js';
+import { generateConfig } from './support/generate-config.js';
+import { writeBenchmarkSection } from './support/benchmarks-file.js';
+import { machine, machineTable } from './support/machine.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SERVICES = 1000;
+const BACKENDS = 16;
+
+function configFor(edit?: { service: number; backend: number; weight: number }): string {
+  return generateConfig({ services: SERVICES, backendsPerService: BACKENDS, ...(edit ? { editWeight: edit } : {}) })
+    .replace(/^interface: .*$/m, 'interface: lb0')
+    .replace(/^xdp_mode: .*$/m, 'xdp_mode: generic');
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+function rssMiB(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) / 1024;
+}
+
+/** The agent's node process (nsenter execs node, so it is the child itself). */
+function agentPid(host: AgentHost): number {
+  const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  for (const pid of pids) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes('xdp4slb-agent') && cmd.includes(host.pinPath)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  throw new Error('agent process not found');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { write: { type: 'boolean', default: false }, edits: { type: 'string', default: '50' }, out: { type: 'string', default: `${ROOT}BENCHMARKS.md` } },
+  });
+  const edits = Number(values.edits);
+  const host = AgentHost.create('bench');
+  const started = Date.now();
+  try {
+    const text = configFor();
+    host.writeConfig(text);
+    // start() spawns the process: the clock includes its start-up.
+    const t0 = performance.now();
+    await host.start('--log-level', 'info');
+    const cold = host.events.find((e) => e.event === 'reload' && e.reason === 'start');
+    if (cold?.result !== 'applied') throw new Error(`start failed: ${JSON.stringify(host.events.slice(-3))}`);
+    const coldMs = performance.now() - t0;
+    const pid = agentPid(host);
+    const rssAfterStart = rssMiB(pid);
+
+    const latencies: number[] = [];
+    const operations: number[] = [];
+    const phases: { load: number; plan: number; apply: number; total: number }[] = [];
+    for (let i = 0; i < edits; i++) {
+      const edit = { service: (i * 37) % SERVICES, backend: i % BACKENDS, weight: 2 + (i % 5) };
+      const from = host.events.length;
+      const saved = performance.now();
+      host.writeConfig(configFor(edit));
+      const reload = await host.nextReload(from, 10_000);
+      latencies.push(performance.now() - saved);
+      if (reload.result !== 'applied') throw new Error(`edit ${i} not applied: ${JSON.stringify(reload)}`);
+      operations.push(Number(reload.operations));
+      phases.push({ load: Number(reload.loadMs), plan: Number(reload.planMs), apply: Number(reload.applyMs), total: Number(reload.durationMs) });
+      // Back to the base file, so every edit is one backend against the same config.
+      const back = host.events.length;
+      host.writeConfig(text);
+      await host.nextReload(back, 10_000);
+    }
+    const rssAfterEdits = rssMiB(pid);
+    latencies.sort((a, b) => a - b);
+    const p50 = (pick: (p: (typeof phases)[number]) => number): string => quantile(phases.map(pick).sort((a, b) => a - b), 0.5).toFixed(1);
+    const opsSeen = [...new Set(operations)].sort((a, b) => a - b).join(', ');
+    const lines = [
+      '| measure | figure | target |',
+      '|---|---:|---|',
+      `| cold start: spawn -> ${SERVICES.toLocaleString('en-US')} services × ${BACKENDS} backends applied | ${Math.round(coldMs)} ms (${cold.operations} operations) | — |`,
+      `| one-backend edit: save -> applied, p50 / p95 / max (${edits} edits) | ${Math.round(quantile(latencies, 0.5))} / ${Math.round(quantile(latencies, 0.95))} / ${Math.round(latencies.at(-1)!)} ms | p95 ≤ 200 ms: ${quantile(latencies, 0.95) <= 200 ? 'met' : '**not met**'} |`,
+      `| of which the agent's reload, p50: load + validate / read live state + plan / apply = total | ${p50((p) => p.load)} / ${p50((p) => p.plan)} / ${p50((p) => p.apply)} = ${p50((p) => p.total)} ms | — |`,
+      `| operations per one-backend edit | ${opsSeen} | proportional to the change |`,
+      `| agent RSS after start / after the edits | ${rssAfterStart.toFixed(0)} / ${rssAfterEdits.toFixed(0)} MiB | < 150 MB: ${rssAfterEdits * 1.048576 < 150 ? 'met' : '**not met**'} |`,
+    ].join('\n');
+    process.stdout.write(`${lines}\n`);
+    if (values.write) {
+      const doc = `## Agent at scale
+
+Generated by \`node dist/bench/agent-bench.js --write\` (bench/agent-bench.ts).
+
+${lines}
+
+### Method
+
+- The real agent (\`bin/xdp4slb-agent\`) in a throw-away network namespace with one veth, generic XDP,
+  \`vip_announce: arp\` (so the cold start includes adding ${SERVICES.toLocaleString('en-US')} VIPs as /32s), pinned under its
+  own pin path. Config: bench/support/generate-config.ts, ${SERVICES.toLocaleString('en-US')} services × ${BACKENDS} backends, schedulers in turn
+  (round robin, weighted round robin, Maglev, source hash), ${(text.length / 1024).toFixed(0)} KiB of YAML.
+- Cold start: from spawning the process to its log line for the first reload.
+- Each edit changes one backend's weight (a different service each time) and is saved the way editors do
+  (temporary file, then rename); the time runs from the rename to the arrival of the agent's reload log
+  line, so it includes the file watcher's 100 ms debounce, reading and validating the whole file,
+  reading the live state from the maps, planning and applying. The file is then restored, so every edit
+  is measured against the same base.
+- RSS: \`VmRSS\` of the agent process from /proc.
+
+### Machine
+
+${machineTable(machine(), (Date.now() - started) / 1000)}
+`;
+      writeBenchmarkSection(values.out, 'agent-bench', doc);
+      process.stderr.write(`wrote ${values.out}\n`);
+    }
+  } finally {
+    await host.destroy();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`agent-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
