@@ -1,6 +1,6 @@
 /*
- * A classic Full-NAT segment built from network namespaces, for end-to-end
- * tests and the demo: one "switch" namespace holding a bridge, and one
+ * A classic Full-NAT segment built from network namespaces, for the demo
+ * and the end-to-end tests: one "switch" namespace holding a bridge, and one
  * namespace per host (clients, the balancer, real servers), each with an
  * `eth0` whose peer is a bridge port. Addresses come from 198.18.0.0/24;
  * namespaces get only their connected route (no way out).
@@ -13,10 +13,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deleteNetns } from './netns.js';
 
 /* An XDP program that passes everything (bench/bpf/bench_baselines.bpf.c). */
-const XDP_PASS_OBJECT = fileURLToPath(new URL('../../../build/bpf/bench_baselines.bpf.o', import.meta.url));
+const XDP_PASS_OBJECT = fileURLToPath(new URL('../../build/bpf/bench_baselines.bpf.o', import.meta.url));
 const XDP_PASS_PROGRAM = 'bench_empty';
 
 export type XdpMode = 'native' | 'generic';
@@ -115,9 +114,11 @@ export class Topology {
     return { status: res.status, stdout: res.stdout, stderr: res.stderr };
   }
 
+  /** Kill what runs in it and delete every namespace (with their veths); quiet about what is gone already. */
   destroy(): void {
     for (const child of this.children) child.kill('SIGKILL');
-    for (const host of this.hosts) deleteNetns(this.ns(host.name));
-    deleteNetns(this.switchNs);
+    for (const ns of [...this.hosts.map((h) => this.ns(h.name)), this.switchNs]) {
+      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    }
   }
 }
