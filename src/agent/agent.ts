@@ -24,6 +24,11 @@ import type { Logger } from './logger.js';
 import { planAgainstKernel } from './reconcile.js';
 import { realTimers, type Timers } from './timers.js';
 import { watchConfigFile, type ConfigWatcher } from './watch-config.js';
+import { RuntimeLoops } from './runtime-loops.js';
+import { monotonicClock } from '../loops/loop-context.js';
+import { gatherHostFacts } from '../host/gather-host-facts.js';
+import { LbBackendAdmin } from '../datapath/codecs.js';
+import type { DatapathMaps } from '../datapath/datapath-maps.js';
 
 /* Quiet time after a change of the file before reading it: the least the
  * watcher allows, since editors finish a save within it. */
@@ -44,6 +49,14 @@ export interface AgentOptions {
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'rejected' | 'failed';
 
+/** Datapath ids of the backends the config disables (their flows are removed by the GC). */
+function disabledBackendIds(state: DesiredState, maps: DatapathMaps): Set<number> {
+  if (!state.services.some((s) => s.backends.some((b) => b.state === 'disabled'))) return new Set();
+  const ids = new Set<number>();
+  for (const [id, meta] of maps.backendMetas()) if (meta.admin === LbBackendAdmin.disabled) ids.add(id);
+  return ids;
+}
+
 /** Milliseconds to two decimals, for log fields. */
 function ms(value: number): number {
   return Math.round(value * 100) / 100;
@@ -57,8 +70,11 @@ export class Agent {
   private session: DatapathSession | undefined;
   private live: DesiredState | undefined;
   private watcher: ConfigWatcher | undefined;
+  private loops: RuntimeLoops | undefined;
   private running: Promise<ReloadOutcome> | undefined;
-  private again = false;
+  /** Work asked for while a pass was running: the file (a reason) and/or runtime eligibility. */
+  private pendingFile: string | undefined;
+  private pendingRuntime: string | undefined;
   private recheck: unknown;
   private stopped = false;
   private readonly timers: Timers;
@@ -96,8 +112,16 @@ export class Agent {
       { event: 'attached', interface: state.interface, ifindex: this.session.ifindex, mode: this.session.attachedMode, resumed: this.session.resumed },
       this.session.resumed ? 'took over the running datapath' : 'attached the datapath',
     );
+    this.loops = new RuntimeLoops({
+      maps: this.session.maps,
+      context: { timers: this.timers, clock: monotonicClock, log },
+      state,
+      onEligibilityChange: (reason) => void this.enqueue('runtime', reason),
+    });
+    await this.loops.startAndSettle();
     const outcome = await this.reconcile(state, loaded.facts, 'start', loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
+    this.loops.startGc();
 
     this.watcher = watchConfigFile(this.opts.configPath, {
       debounceMs: WATCH_DEBOUNCE_MS,
@@ -110,22 +134,40 @@ export class Agent {
 
   /** Re-read the config file and apply it. Concurrent calls are coalesced. */
   reload(reason: string): Promise<ReloadOutcome> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
+    return this.enqueue('file', reason);
+  }
+
+  /**
+   * One pass at a time: work asked for meanwhile runs once afterwards. A
+   * file pass also covers runtime changes (it plans with the loops' current
+   * view); a runtime pass plans the last good config again, so a health
+   * change applies even while the file on disk is invalid.
+   */
+  private enqueue(kind: 'file' | 'runtime', reason: string): Promise<ReloadOutcome> {
+    if (kind === 'file') this.pendingFile = reason;
+    else this.pendingRuntime = reason;
+    if (this.running) return this.running;
     const run = async (): Promise<ReloadOutcome> => {
-      let outcome: ReloadOutcome;
-      do {
-        this.again = false;
-        outcome = await this.reloadOnce(reason);
-      } while (this.again && !this.stopped);
+      let outcome: ReloadOutcome = 'unchanged';
+      while (!this.stopped && (this.pendingFile !== undefined || this.pendingRuntime !== undefined)) {
+        const file = this.pendingFile;
+        const runtime = this.pendingRuntime;
+        this.pendingFile = this.pendingRuntime = undefined;
+        outcome = file !== undefined ? await this.reloadOnce(file) : await this.runtimeOnce(runtime!);
+      }
       return outcome;
     };
     this.running = run().finally(() => {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** Runtime eligibility changed (health, MACs): plan the live config again. */
+  private async runtimeOnce(reason: string): Promise<ReloadOutcome> {
+    if (this.session === undefined || this.live === undefined) return 'unchanged';
+    const started = performance.now();
+    return this.reconcile(this.live, await gatherHostFacts(), reason, started);
   }
 
   /** Stop watching and release fds; the datapath keeps forwarding. */
@@ -135,6 +177,7 @@ export class Agent {
     this.recheck = undefined;
     await this.watcher?.close();
     await this.running;
+    await this.loops?.stop();
     this.session?.close();
     this.session = undefined;
   }
@@ -157,7 +200,11 @@ export class Agent {
       return 'rejected';
     }
     this.applyLogLevel(loaded.state);
-    return this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
+    // The loops learn about new backends first: those take flows once healthy and resolved.
+    this.loops?.update(loaded.state);
+    const outcome = await this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
+    if (outcome === 'rejected' || outcome === 'failed') this.loops?.update(this.live);
+    return outcome;
   }
 
   /** `loadStarted`: when reading the file began, for the reload's duration. */
@@ -165,7 +212,8 @@ export class Agent {
     const { log } = this.opts;
     const session = this.session!;
     const started = performance.now();
-    const plan = await planAgainstKernel(state, session.maps, session.ifindex, facts.localAddresses);
+    const loops = this.loops;
+    const plan = await planAgainstKernel(state, session.maps, session.ifindex, facts.localAddresses, loops && ((s, b) => loops.isEligible(s, b)));
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
@@ -200,6 +248,7 @@ export class Agent {
       return 'failed';
     }
     this.live = state;
+    this.loops?.setDisabledBackends(disabledBackendIds(state, session.maps));
     if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());
     log.info({ ...fields, result: 'applied' }, plan.operations.length === 0 ? 'config unchanged' : `applied ${plan.operations.length} operations`);
     this.scheduleRecheck(plan.retained.map((r) => r.address));

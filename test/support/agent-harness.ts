@@ -1,9 +1,13 @@
 /*
- * A balancer host for agent tests: a network namespace with one veth pair
- * (lb0 = the balancer's NIC, 198.18.0.1/24), a config file in a temporary
- * directory, and the real bin/xdp4slb-agent run inside the namespace with
- * `nsenter --net` and a pin path of its own. The agent's JSON log lines are
- * collected as events. destroy() removes everything, also after a failure.
+ * A balancer host for agent tests: a network namespace whose NIC lb0
+ * (198.18.0.1/24) is a veth to a second namespace standing for the servers'
+ * side: it answers ARP for the test backends (198.18.0.2-.4, .6, .9) and, as
+ * a router at 198.18.0.254, for the rest of 198.18.0.0/15 (so the neighbour
+ * loop resolves every backend, as it would on a real segment). A config file
+ * lives in a temporary directory, and the real bin/xdp4slb-agent runs inside
+ * the namespace with `nsenter --net` and a pin path of its own. The agent's
+ * JSON log lines are collected as events. destroy() removes everything, also
+ * after a failure.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,6 +19,9 @@ import { configText, type TestConfig } from './desired-config.js';
 import { deleteNetns, mountBpffs } from './netns.js';
 
 export const AGENT_BIN = fileURLToPath(new URL('../../../bin/xdp4slb-agent', import.meta.url));
+
+/* Backend addresses the tests use on the balancer's segment. */
+const SERVER_ADDRESSES = ['198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.6', '198.18.0.9'];
 
 export type AgentEvent = Record<string, unknown> & { event?: string; msg?: string };
 
@@ -29,10 +36,13 @@ export class AgentHost {
   readonly configPath: string;
   readonly pinPath: string;
   readonly events: AgentEvent[] = [];
+  /** The namespace at the other end of lb0: the servers and the router. */
+  readonly serversNetns: string;
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> | undefined;
 
   private constructor(readonly netns: string) {
+    this.serversNetns = `${netns}-rs`;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${netns}-`));
     this.configPath = path.join(this.dir, 'config.yaml');
     this.pinPath = `/sys/fs/bpf/${netns}`;
@@ -42,12 +52,17 @@ export class AgentHost {
   static create(tag: string): AgentHost {
     mountBpffs();
     const host = new AgentHost(`xlb-${tag}-${process.pid}`);
-    const ip = (...args: string[]): void => void spawnSync('ip', ['-n', host.netns, ...args], { stdio: 'ignore' });
+    const servers = host.serversNetns;
+    const ip = (ns: string, ...args: string[]): void => void spawnSync('ip', ['-n', ns, ...args], { stdio: 'ignore' });
     spawnSync('ip', ['netns', 'add', host.netns]);
-    ip('link', 'add', 'lb0', 'type', 'veth', 'peer', 'name', 'lb1');
-    ip('link', 'set', 'lb0', 'up');
-    ip('link', 'set', 'lb1', 'up');
-    ip('addr', 'add', '198.18.0.1/24', 'dev', 'lb0');
+    spawnSync('ip', ['netns', 'add', servers]);
+    ip(host.netns, 'link', 'add', 'lb0', 'type', 'veth', 'peer', 'name', 'lb1', 'netns', servers);
+    ip(host.netns, 'link', 'set', 'lb0', 'up');
+    ip(host.netns, 'addr', 'add', '198.18.0.1/24', 'dev', 'lb0');
+    ip(host.netns, 'route', 'add', '198.18.0.0/15', 'via', '198.18.0.254');
+    ip(servers, 'link', 'set', 'lb1', 'up');
+    ip(servers, 'addr', 'add', '198.18.0.254/24', 'dev', 'lb1');
+    for (const a of SERVER_ADDRESSES) ip(servers, 'addr', 'add', `${a}/32`, 'dev', 'lb1');
     return host;
   }
 
@@ -150,6 +165,7 @@ export class AgentHost {
     if (fs.existsSync(this.pinPath)) this.cli('down');
     fs.rmSync(this.pinPath, { recursive: true, force: true });
     deleteNetns(this.netns);
+    deleteNetns(this.serversNetns);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

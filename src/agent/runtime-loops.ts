@@ -1,0 +1,146 @@
+/*
+ * The three background loops of a running agent, held together: neighbour
+ * resolution (backend MACs into lb_neigh), health checks, conntrack GC. They
+ * own the runtime maps; what they learn reaches the config-owned maps only
+ * through the planner, as eligibility: a backend takes new flows when it is
+ * healthy (or unchecked) and its MAC is resolved. A change of eligibility
+ * calls `onEligibilityChange`, and the agent plans again.
+ *
+ * A reload hands each loop the new desired state; the loops keep what they
+ * know about backends that stay (a reload does not reset health or MACs).
+ */
+import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import type { BackendId, DesiredState, ServiceId } from '../model/desired-state.js';
+import { ConntrackGc, type GcPassStats, type GcSettings } from '../loops/conntrack-gc.js';
+import { HealthChecker, type HealthChange } from '../loops/health-checker.js';
+import { healthTargets } from '../loops/health-targets.js';
+import type { LoopContext } from '../loops/loop-context.js';
+import { NeighborResolver } from '../loops/neighbor-resolver.js';
+
+export interface RuntimeLoopsOptions {
+  readonly maps: DatapathMaps;
+  readonly context: LoopContext;
+  readonly state: DesiredState;
+  readonly onEligibilityChange: (reason: 'health' | 'neighbors') => void;
+}
+
+/* How long start-up waits for the first health round and neighbour refresh
+ * before its first plan, at most: a restart must not publish tables without
+ * backends that were serving a moment ago merely because nothing was known yet. */
+const SETTLE_LIMIT_MS = 5_000;
+const SETTLE_POLL_MS = 20;
+
+function gcSettings(state: DesiredState): GcSettings {
+  const t = state.conntrack.timeouts;
+  return {
+    intervalMs: state.conntrack.gcIntervalMs,
+    timeouts: { tcpSynMs: t.tcpSynMs, tcpEstablishedMs: t.tcpEstablishedMs, tcpClosingMs: t.tcpClosingMs, udpMs: t.udpMs },
+  };
+}
+
+function backendAddresses(state: DesiredState): string[] {
+  return [...new Set(state.services.flatMap((s) => s.backends.map((b) => b.address)))];
+}
+
+/** "198.18.0.2:80" -> "198.18.0.2" */
+function addressOf(backend: BackendId): string {
+  return backend.slice(0, backend.lastIndexOf(':'));
+}
+
+export class RuntimeLoops {
+  readonly neighbors: NeighborResolver;
+  readonly health: HealthChecker;
+  readonly gc: ConntrackGc;
+  private disabled: ReadonlySet<number> = new Set();
+  private state: DesiredState;
+
+  constructor(private readonly opts: RuntimeLoopsOptions) {
+    const { maps, context, state } = opts;
+    this.state = state;
+    this.neighbors = new NeighborResolver({
+      maps,
+      context,
+      refreshIntervalMs: state.neighbors.refreshIntervalMs,
+      interface: state.interface,
+      onChange: (changed) => this.neighborsChanged(changed),
+    });
+    this.health = new HealthChecker({ context, onChange: (changes) => this.healthChanged(changes) });
+    this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled });
+    this.update(state);
+  }
+
+  /** The config changed: every loop takes its part of the new state. */
+  update(state: DesiredState): void {
+    this.state = state;
+    this.neighbors.update(backendAddresses(state), state.neighbors.refreshIntervalMs);
+    this.health.update(healthTargets(state));
+    this.gc.update(gcSettings(state));
+  }
+
+  /** Datapath ids of backends with `state: disabled`: the GC removes their flows. */
+  setDisabledBackends(ids: ReadonlySet<number>): void {
+    this.disabled = ids;
+  }
+
+  /** Whether a backend may take new flows as far as runtime state goes (the planner adds admin state and weight). */
+  isEligible(service: ServiceId, backend: BackendId): boolean {
+    return this.health.isHealthy(service, backend) && this.neighbors.resolution(addressOf(backend)).state === 'resolved';
+  }
+
+  /** Start neighbours and health checks, and wait (bounded) until both have a first answer for everything. */
+  async startAndSettle(): Promise<void> {
+    this.neighbors.start();
+    this.health.start();
+    const { timers, clock } = this.opts.context;
+    const deadline = clock() + BigInt(SETTLE_LIMIT_MS) * 1_000_000n;
+    while (clock() < deadline && !this.settled()) {
+      await new Promise<void>((resolve) => timers.setTimeout(resolve, SETTLE_POLL_MS));
+    }
+  }
+
+  /** GC starts once the first plan is applied (its purge set comes from that plan). */
+  startGc(): void {
+    this.gc.start();
+  }
+
+  get lastGcPass(): GcPassStats | undefined {
+    return this.gc.lastPass;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.neighbors.stop(), this.health.stop(), this.gc.stop()]);
+  }
+
+  /** Counts of resolved and unresolved backend addresses. */
+  neighborCounts(): { resolved: number; unresolved: number } {
+    let resolved = 0;
+    const addresses = backendAddresses(this.state);
+    for (const a of addresses) if (this.neighbors.resolution(a).state === 'resolved') resolved++;
+    return { resolved, unresolved: addresses.length - resolved };
+  }
+
+  private settled(): boolean {
+    const neighborsKnown = backendAddresses(this.state).every((a) => this.neighbors.resolution(a).updatedAt !== undefined);
+    const healthKnown = this.state.services.every((s) => s.healthCheck === undefined || s.backends.every((b) => this.health.state(s.id, b.id) !== 'unknown'));
+    return neighborsKnown && healthKnown;
+  }
+
+  private neighborsChanged(changed: string[]): void {
+    const counts = this.neighborCounts();
+    this.opts.context.log.info(
+      { event: 'neighbors', ...counts, changed: changed.map((a) => ({ address: a, ...this.neighbors.resolution(a), updatedAt: undefined })) },
+      `backend MACs: ${counts.resolved} resolved, ${counts.unresolved} unresolved`,
+    );
+    this.opts.onEligibilityChange('neighbors');
+  }
+
+  private healthChanged(changes: readonly HealthChange[]): void {
+    for (const c of changes) {
+      this.opts.context.log[c.healthy ? 'info' : 'warn'](
+        { event: 'health', service: c.serviceId, backend: c.backendId, state: c.state, healthy: c.healthy },
+        `${c.backendId} of ${c.serviceId} is ${c.state}`,
+      );
+    }
+    this.opts.onEligibilityChange('health');
+  }
+}
