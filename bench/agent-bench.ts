@@ -14,14 +14,12 @@
  * is removed at the end, also on failure.
  */
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AgentHost } from '../test/support/agent-harness.js';
 import { generateConfig } from './support/generate-config.js';
-import { writeBenchmarkSection } from './support/benchmarks-file.js';
+import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { machine, machineTable } from './support/machine.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVICES = 1000;
 const BACKENDS = 16;
 
@@ -56,7 +54,7 @@ function agentPid(host: AgentHost): number {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { write: { type: 'boolean', default: false }, edits: { type: 'string', default: '50' }, out: { type: 'string', default: `${ROOT}BENCHMARKS.md` } },
+    options: { write: { type: 'boolean', default: false }, edits: { type: 'string', default: '50' }, out: { type: 'string', default: BENCHMARKS_FILE } },
   });
   const edits = Number(values.edits);
   const host = AgentHost.create('bench');
@@ -115,6 +113,7 @@ ${lines}
 ### Method
 
 - The real agent (\`bin/xdp4slb-agent\`) in a throw-away network namespace with one veth, generic XDP,
+  its backends behind a router namespace (one next hop for the neighbour loop to resolve),
   \`vip_announce: arp\` (so the cold start includes adding ${SERVICES.toLocaleString('en-US')} VIPs as /32s), pinned under its
   own pin path. Config: bench/support/generate-config.ts, ${SERVICES.toLocaleString('en-US')} services × ${BACKENDS} backends, schedulers in turn
   (round robin, weighted round robin, Maglev, source hash), ${(text.length / 1024).toFixed(0)} KiB of YAML.

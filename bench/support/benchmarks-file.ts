@@ -4,6 +4,10 @@
  * never erases another's figures.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** BENCHMARKS.md at the repository root. */
+export const BENCHMARKS_FILE = fileURLToPath(new URL('../../../BENCHMARKS.md', import.meta.url));
 
 const HEADER = `# Benchmarks
 
