@@ -12,7 +12,7 @@
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import type { BackendId, DesiredState, ServiceId } from '../model/desired-state.js';
 import { ConntrackGc, type GcPassStats, type GcSettings } from '../loops/conntrack-gc.js';
-import { HealthChecker, type HealthChange } from '../loops/health-checker.js';
+import { HealthChecker } from '../loops/health-checker.js';
 import { healthTargets } from '../loops/health-targets.js';
 import type { LoopContext } from '../loops/loop-context.js';
 import { NeighborResolver } from '../loops/neighbor-resolver.js';
@@ -62,9 +62,10 @@ export class RuntimeLoops {
       context,
       refreshIntervalMs: state.neighbors.refreshIntervalMs,
       interface: state.interface,
-      onChange: (changed) => this.neighborsChanged(changed),
+      onChange: () => this.neighborsChanged(),
     });
-    this.health = new HealthChecker({ context, onChange: (changes) => this.healthChanged(changes) });
+    // The checker logs each backend's health change itself.
+    this.health = new HealthChecker({ context, onChange: () => this.opts.onEligibilityChange('health') });
     this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled });
     this.update(state);
   }
@@ -125,22 +126,10 @@ export class RuntimeLoops {
     return neighborsKnown && healthKnown;
   }
 
-  private neighborsChanged(changed: string[]): void {
+  /** The resolver logs each address's change; this adds the totals an operator (and the demo) waits on. */
+  private neighborsChanged(): void {
     const counts = this.neighborCounts();
-    this.opts.context.log.info(
-      { event: 'neighbors', ...counts, changed: changed.map((a) => ({ address: a, ...this.neighbors.resolution(a), updatedAt: undefined })) },
-      `backend MACs: ${counts.resolved} resolved, ${counts.unresolved} unresolved`,
-    );
+    this.opts.context.log.info({ event: 'neighbors', ...counts }, `backend MACs: ${counts.resolved} resolved, ${counts.unresolved} unresolved`);
     this.opts.onEligibilityChange('neighbors');
-  }
-
-  private healthChanged(changes: readonly HealthChange[]): void {
-    for (const c of changes) {
-      this.opts.context.log[c.healthy ? 'info' : 'warn'](
-        { event: 'health', service: c.serviceId, backend: c.backendId, state: c.state, healthy: c.healthy },
-        `${c.backendId} of ${c.serviceId} is ${c.state}`,
-      );
-    }
-    this.opts.onEligibilityChange('health');
   }
 }

@@ -221,7 +221,9 @@ export class HealthChecker implements BackgroundLoop {
     entry.record = recordResult(entry.record, result.ok, target);
     const after = entry.record.status;
     const fields = { service: target.serviceId, backend: target.backendId, ms: result.ms, error: result.error };
-    if (after !== before) this.context.log.info({ ...fields, from: before, to: after }, 'backend health changed');
+    if (after !== before) {
+      this.context.log.info({ event: 'health', ...fields, from: before, to: after, healthy: takesNewFlows(after) }, 'backend health changed');
+    }
     else if (!result.ok) this.context.log.debug(fields, 'health probe failed');
     if (takesNewFlows(after) === entry.reported) return;
     this.dirty.add(entry);
