@@ -151,26 +151,6 @@ describe('agent in a namespace', { timeout: 120_000 }, () => {
     assert.equal(reload.operations, 1);
   });
 
-  it('a directory in place of the file is unreadable, and rejected', async () => {
-    const before = dump(host);
-    const from = host.events.length;
-    fs.rmSync(host.configPath);
-    fs.mkdirSync(host.configPath);
-    try {
-      const reload = await host.nextReload(from);
-      assert.equal(reload.result, 'rejected');
-      assert.match(String(reload.msg), /is a directory/);
-      assert.deepEqual(dump(host), before);
-    } finally {
-      // The file comes back; SIGHUP as well, since a watcher may miss a directory turning back into a file.
-      fs.rmdirSync(host.configPath);
-      const restored = host.events.length;
-      host.writeConfig(BASE);
-      host.signal('SIGHUP');
-      await host.nextApplied(restored);
-    }
-  });
-
   it('rejects a change of a restart-only setting, saying how to apply it', async () => {
     const before = dump(host);
     for (const [config, setting] of [

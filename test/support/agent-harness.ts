@@ -23,6 +23,9 @@ export const AGENT_BIN = fileURLToPath(new URL('../../../bin/xdp4slb-agent', imp
 /* Backend addresses the tests use on the balancer's segment. */
 const SERVER_ADDRESSES = ['198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.6', '198.18.0.9'];
 
+/* Reloads that read the file, as opposed to the loops' re-plans (reason 'health', 'neighbors'). */
+const FILE_REASONS = new Set(['file-changed', 'SIGHUP']);
+
 export type AgentEvent = Record<string, unknown> & { event?: string; msg?: string };
 
 export interface CliResult {
@@ -115,9 +118,19 @@ export class AgentHost {
     }
   }
 
-  /** Wait for the next reload event after index `from`. */
+  /** Wait for the next reload of the file (a change or SIGHUP; not the loops' re-plans) after index `from`. */
   nextReload(from: number, timeoutMs = 5_000): Promise<AgentEvent> {
-    return this.waitFor((e) => e.event === 'reload', timeoutMs, from);
+    return this.waitFor((e) => e.event === 'reload' && FILE_REASONS.has(String(e.reason)), timeoutMs, from);
+  }
+
+  /** Wait until the agent has logged nothing for `ms` (a burst of file events has played out). */
+  async quiet(ms = 300, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let seen = this.events.length; ; seen = this.events.length) {
+      await new Promise((r) => setTimeout(r, ms));
+      if (this.events.length === seen) return;
+      if (Date.now() > deadline) throw new Error(`the agent did not go quiet within ${timeoutMs} ms`);
+    }
   }
 
   /** Send a signal and go on (SIGHUP: reload). */
@@ -125,9 +138,9 @@ export class AgentHost {
     this.child?.kill(signal);
   }
 
-  /** Wait for the next reload after index `from` that applied (a burst of edits may log rejections first). */
+  /** Wait for the next reload of the file after index `from` that applied (a burst of edits may log rejections first). */
   nextApplied(from: number, timeoutMs = 5_000): Promise<AgentEvent> {
-    return this.waitFor((e) => e.event === 'reload' && e.result === 'applied', timeoutMs, from);
+    return this.waitFor((e) => e.event === 'reload' && FILE_REASONS.has(String(e.reason)) && e.result === 'applied', timeoutMs, from);
   }
 
   /** Send a signal and wait for the agent to exit. */
