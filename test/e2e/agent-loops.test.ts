@@ -1,0 +1,732 @@
+/*
+ * The agent's background loops end to end, on the classic Full-NAT segment
+ * of demo/topology.ts (a bridge; a client, the balancer and real servers in
+ * namespaces of their own), with the real bin/xdp4slb-agent on the balancer
+ * and real traffic from the client through the VIP:
+ *
+ *  1. backend MACs are configured nowhere: the neighbour loop resolves them
+ *     and both servers answer, round robin alternating (generic and native);
+ *  2. a server's MAC changes: lb_neigh has the new one within one
+ *     refresh_interval, and traffic (new flows and a held one) goes on;
+ *  3. conntrack GC: closed TCP flows and idle UDP flows leave lb_ct and
+ *     lb_snat after their timeouts, and a pool of 4 SNAT ports serves twice
+ *     as many short connections one after the other;
+ *  4. health checks: a stopped server leaves the scheduler table within
+ *     fall × interval (then zero failures), and comes back after rise × interval;
+ *  5. `state: draining`: a held keep-alive connection goes on with its server,
+ *     new connections go to the other;
+ *  6. `state: disabled`: the GC removes the backend's flows from lb_ct and
+ *     lb_snat, and leaves the other backend's alone.
+ *
+ * Each case builds its own topology (namespaces `xlp-<case>-<pid>-<host>`,
+ * 198.18.0.0/24 only, no route out, neighbour tables flushed) and pin path,
+ * and removes everything in after(), also when it fails. Maps are read here
+ * through DatapathMaps.fromPins; server MACs with `ip -j`. Needs root,
+ * iproute2, ethtool and a built checkout (npm run build).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Topology, type XdpMode } from '../../demo/topology.js';
+import { IPPROTO_TCP, IPPROTO_UDP, LB_SCHED_HDR_LEN_MASK, encodeIpv4Key, lbNeigh } from '../../src/datapath/codecs.js';
+import { DatapathMaps } from '../../src/datapath/datapath-maps.js';
+import { configText, type TestBackend, type TestConfig, type TestService } from '../support/desired-config.js';
+import { BPFFS, mountBpffs } from '../support/netns.js';
+
+const AGENT = fileURLToPath(new URL('../../../bin/xdp4slb-agent', import.meta.url));
+const SERVER = fileURLToPath(new URL('../../demo/backend-server.js', import.meta.url));
+const CLIENT = fileURLToPath(new URL('../../demo/traffic-client.js', import.meta.url));
+
+const VIP = '198.18.0.10';
+const SNAT = '198.18.0.5';
+const URL_ = `http://${VIP}/`;
+const DNS_PORT = 53;
+
+interface Server {
+  readonly host: string;
+  readonly name: string;
+  readonly address: string;
+}
+const RS1: Server = { host: 'rs1', name: 'rs-1', address: '198.18.0.2' };
+const RS2: Server = { host: 'rs2', name: 'rs-2', address: '198.18.0.3' };
+
+/** neighbors.refresh_interval of every case. */
+const REFRESH_MS = 1_000;
+/** conntrack.gc_interval of every case. */
+const GC_MS = 500;
+/** Room for process start-up, a re-plan and polling on a busy 2-core machine (other test files run beside this one). */
+const SLACK_MS = 700;
+
+type AgentEvent = Record<string, unknown> & { event?: string };
+
+interface HoldLine {
+  answer?: string;
+  failure?: string;
+  port?: number;
+  /** Date.now() when the test read the line. */
+  at: number;
+}
+
+const MAC_RE = /\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b/i;
+
+function webService(backends: readonly Server[], extra: Partial<TestService> & Record<string, unknown> = {}, states: Record<string, TestBackend['state']> = {}): TestService {
+  return {
+    name: 'web',
+    vip: VIP,
+    port: 80,
+    protocol: 'tcp',
+    scheduler: 'round_robin',
+    backends: backends.map((s) => ({ address: s.address, port: 80, ...(states[s.address] ? { state: states[s.address] } : {}) })),
+    ...extra,
+  };
+}
+
+function baseConfig(mode: XdpMode, services: TestService[], extra: Record<string, unknown> = {}): TestConfig {
+  return {
+    interface: 'eth0',
+    xdp_mode: mode,
+    vip_announce: 'arp',
+    snat: { addresses: [SNAT], ports: '10000-32767' },
+    services,
+    conntrack: { gc_interval: `${GC_MS}ms` },
+    neighbors: { refresh_interval: `${REFRESH_MS}ms` },
+    ...extra,
+  };
+}
+
+/**
+ * One case's world: the topology, its servers, the agent with its config
+ * file and pin path, and clients. destroy() removes it all, whatever state
+ * it was left in.
+ */
+class Rig {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly pinPath: string;
+  readonly events: AgentEvent[] = [];
+  readonly topo: Topology;
+  private agent: ChildProcess | undefined;
+  private readonly servers = new Map<string, ChildProcess>();
+
+  constructor(
+    tag: string,
+    readonly mode: XdpMode,
+    readonly backends: readonly Server[],
+  ) {
+    mountBpffs();
+    const prefix = `xlp-${tag}-${process.pid}`;
+    this.pinPath = `${BPFFS}/${prefix}`;
+    this.topo = Topology.create(
+      prefix,
+      [
+        { name: 'lb', address: '198.18.0.1' },
+        { name: 'client', address: '198.18.0.100' },
+        ...backends.map((s) => ({ name: s.host, address: s.address })),
+      ],
+      { balancer: 'lb', mode },
+    );
+    try {
+      this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+    } catch (err) {
+      this.topo.destroy();
+      throw err;
+    }
+    this.configPath = path.join(this.dir, 'config.yaml');
+  }
+
+  /** The server program on a host (HTTP on 80, UDP on 53); resolves once it listens. */
+  async startServer(server: Server): Promise<void> {
+    const child = this.topo.spawn(server.host, process.execPath, [SERVER], { NAME: server.name, HTTP_PORT: '80', UDP_PORT: String(DNS_PORT) });
+    this.servers.set(server.host, child);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${server.name} did not start`)), 10_000);
+      child.stdout!.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${server.name} exited (${code})`));
+      });
+    });
+  }
+
+  async killServer(server: Server): Promise<void> {
+    const child = this.servers.get(server.host);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Written as an editor saves: temporary file, then rename over. No MAC is ever in it. */
+  writeConfig(config: TestConfig): void {
+    const text = configText(config);
+    assert.doesNotMatch(text, MAC_RE, 'a config must not name a MAC');
+    const tmp = path.join(this.dir, '.config.yaml.tmp');
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, this.configPath);
+  }
+
+  /** Start the agent; resolves after its first reconcile, which must have applied. */
+  async startAgent(): Promise<void> {
+    const child = this.topo.spawn('lb', AGENT, ['--config', this.configPath, '--pin-path', this.pinPath]);
+    this.agent = child;
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.events.push(JSON.parse(line) as AgentEvent);
+        } catch {
+          this.events.push({ msg: line });
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => this.events.push({ event: 'stderr', msg: chunk.toString('utf8') }));
+    const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000);
+    assert.equal(started.result, 'applied', this.log());
+  }
+
+  /** The first event from index `from` on that matches. */
+  async waitFor(match: (e: AgentEvent) => boolean, timeoutMs: number, from = 0): Promise<AgentEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.slice(from).find(match);
+      if (found) return found;
+      if (this.agent && this.agent.exitCode !== null) assert.fail(`the agent exited (${this.agent.exitCode}); events:\n${this.log()}`);
+      if (Date.now() > deadline) assert.fail(`no matching agent event within ${timeoutMs} ms; events:\n${this.log()}`);
+      await sleep(20);
+    }
+  }
+
+  /** Save `config` and wait for the reload that applies it. */
+  async reload(config: TestConfig): Promise<AgentEvent> {
+    const from = this.events.length;
+    this.writeConfig(config);
+    const reload = await this.waitFor((e) => e.event === 'reload' && e.reason === 'file-changed', 5_000, from);
+    assert.equal(reload.result, 'applied', this.log());
+    return reload;
+  }
+
+  log(): string {
+    return this.events.map((e) => JSON.stringify(e)).join('\n');
+  }
+
+  withMaps<T>(read: (maps: DatapathMaps) => T): T {
+    const maps = DatapathMaps.fromPins(this.pinPath);
+    if (!maps) throw new Error(`nothing pinned under ${this.pinPath}`);
+    try {
+      return read(maps);
+    } finally {
+      maps.close();
+    }
+  }
+
+  /** The addresses of the backends in a service's published scheduler table: those that take new flows. */
+  eligible(service = 'web'): string[] {
+    return this.withMaps((maps) => {
+      const entry = [...maps.serviceMetas()].find(([, meta]) => meta.name === service);
+      if (!entry) return [];
+      const table = maps.schedulerTable(entry[0]);
+      if (!table || table.length === 0) return [];
+      const length = table[0]! & LB_SCHED_HDR_LEN_MASK;
+      const metas = maps.backendMetas();
+      const ids = new Set(table.subarray(1, 1 + length));
+      return [...ids].map((id) => metas.get(id)?.ip ?? `#${id}`).sort();
+    });
+  }
+
+  /** Polls until the eligible set is `addresses`; the milliseconds it took. */
+  async waitEligible(addresses: readonly string[], timeoutMs: number): Promise<number> {
+    const want = [...addresses].sort();
+    return this.waitUntil(`eligible backends ${want.join(', ')}`, () => JSON.stringify(this.eligible()) === JSON.stringify(want), timeoutMs, () =>
+      `eligible: ${this.eligible().join(', ')}`,
+    );
+  }
+
+  /** Polls `done` every 20 ms; the milliseconds it took, or an assertion failure after `timeoutMs`. */
+  async waitUntil(what: string, done: () => boolean, timeoutMs: number, state: () => string = () => ''): Promise<number> {
+    const start = Date.now();
+    while (!done()) {
+      if (Date.now() - start > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms (${state()}); agent events:\n${this.log()}`);
+      await sleep(20);
+    }
+    return Date.now() - start;
+  }
+
+  /** lb_neigh's MAC for an address, if any. */
+  neighbor(address: string): string | undefined {
+    return this.withMaps((maps) => {
+      const value = maps.map('lb_neigh').lookup(encodeIpv4Key(address));
+      return value && lbNeigh.decode(value).mac;
+    });
+  }
+
+  /** The MAC of a host's eth0, from the kernel. */
+  macOf(host: string): string {
+    return (JSON.parse(this.topo.ip(host, '-j', 'link', 'show', 'dev', 'eth0')) as { address: string }[])[0]!.address;
+  }
+
+  /** lb_ct as (backend address, protocol) of each flow. */
+  flows(): { backend: string; proto: number; clientPort: number }[] {
+    return this.withMaps((maps) => [...maps.conns()].map(({ conn }) => ({ backend: conn.backendIp, proto: conn.proto, clientPort: conn.clientPort })));
+  }
+
+  /** lb_snat as (backend address, SNAT port, protocol) of each tuple. */
+  tuples(): { backend: string; snatPort: number; proto: number }[] {
+    return this.withMaps((maps) => [...maps.snatTuples()].map(({ reply }) => ({ backend: reply.srcIp, snatPort: reply.dstPort, proto: reply.proto })));
+  }
+
+  counter(name: string): bigint {
+    return this.withMaps((maps) => maps.counters()[name] ?? 0n);
+  }
+
+  /** Sequential HTTP requests from the client, one connection each (keep-alive off), each given `timeoutMs`. */
+  http(count: number, timeoutMs = 2_000): { answers: string[]; failures: string[] } {
+    return this.client(['http', URL_, String(count)], count * timeoutMs, timeoutMs);
+  }
+
+  /** Sequential UDP questions from the client, one socket (so one flow) each. */
+  udp(count: number): { answers: string[]; failures: string[] } {
+    return this.client(['udp', VIP, String(DNS_PORT), String(count)], count * 2_000, 2_000);
+  }
+
+  private client(args: string[], totalMs: number, timeoutMs: number): { answers: string[]; failures: string[] } {
+    const res = this.topo.exec('client', 'env', [`CLIENT_TIMEOUT_MS=${timeoutMs}`, process.execPath, CLIENT, ...args], totalMs + 5_000);
+    try {
+      return JSON.parse(res.stdout) as { answers: string[]; failures: string[] };
+    } catch {
+      throw new Error(`traffic client: exit ${res.status}: ${res.stdout} ${res.stderr}`);
+    }
+  }
+
+  /** A client holding one keep-alive connection to the VIP, asking every `intervalMs`. */
+  hold(intervalMs = 100, timeoutMs = 2_000): Holder {
+    return new Holder(this.topo.spawn('client', process.execPath, [CLIENT, 'hold', URL_, String(intervalMs), String(timeoutMs)]));
+  }
+
+  async destroy(): Promise<void> {
+    const agent = this.agent;
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      const exited = new Promise((resolve) => agent.once('exit', resolve));
+      agent.kill('SIGTERM');
+      const timer = setTimeout(() => agent.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    try {
+      this.topo.exec('lb', AGENT, ['down', '--pin-path', this.pinPath]);
+    } finally {
+      this.topo.destroy();
+      fs.rmSync(this.pinPath, { recursive: true, force: true });
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** traffic-client.js hold: its lines as they come. */
+class Holder {
+  readonly lines: HoldLine[] = [];
+  private readonly exited: Promise<unknown>;
+
+  constructor(private readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', resolve));
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.lines.push({ ...(JSON.parse(line) as Omit<HoldLine, 'at'>), at: Date.now() });
+        } catch {
+          this.lines.push({ failure: `not JSON: ${line}`, at: Date.now() });
+        }
+      }
+    });
+  }
+
+  /** Waits for `count` lines from index `from` on. */
+  async waitLines(count: number, timeoutMs: number, from = 0): Promise<HoldLine[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length - from < count) {
+      if (Date.now() > deadline) assert.fail(`held connection: ${this.lines.length - from} of ${count} answers within ${timeoutMs} ms: ${JSON.stringify(this.lines)}`);
+      await sleep(20);
+    }
+    return this.lines.slice(from);
+  }
+
+  async stop(): Promise<HoldLine[]> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.lines;
+  }
+}
+
+/** Every line answered by `name`, on one connection (one local port). */
+function assertHeldBy(lines: readonly HoldLine[], name: string, port: number | undefined, what: string): void {
+  assert.ok(lines.length > 0, `${what}: no answers`);
+  for (const line of lines) {
+    assert.deepEqual({ answer: line.answer, failure: line.failure, port: line.port }, { answer: name, failure: undefined, port }, `${what}: ${JSON.stringify(lines)}`);
+  }
+}
+
+/** Round robin alternates strictly: no two answers in a row from the same server, and both answer. */
+function assertAlternating(answers: readonly string[], names: readonly string[]): void {
+  assert.deepEqual([...new Set(answers)].sort(), [...names].sort(), JSON.stringify(answers));
+  for (let i = 1; i < answers.length; i++) assert.notEqual(answers[i], answers[i - 1], `round robin must alternate: ${JSON.stringify(answers)}`);
+}
+
+function serverNamed(name: string | undefined): Server {
+  const server = [RS1, RS2].find((s) => s.name === name);
+  if (!server) assert.fail(`answer ${JSON.stringify(name)} is no server's name`);
+  return server;
+}
+
+describe('agent loops end to end', { timeout: 180_000 }, () => {
+  for (const [tag, mode] of [
+    ['mg', 'generic'],
+    ['mn', 'native'],
+  ] as const) {
+    describe(`1. backend MACs configured nowhere are resolved and served (${mode} XDP)`, () => {
+      let rig: Rig | undefined;
+      before(async () => {
+        rig = new Rig(tag, mode, [RS1, RS2]);
+        await rig.startServer(RS1);
+        await rig.startServer(RS2);
+        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2])]));
+        await rig.startAgent();
+      });
+      after(() => rig?.destroy());
+
+      it('lb_neigh holds each server\'s MAC as the kernel has it, and both take flows', async () => {
+        const r = rig!;
+        const attached = r.events.find((e) => e.event === 'attached');
+        assert.equal(attached?.mode, mode, r.log());
+        const link = r.topo.ip('lb', '-d', 'link', 'show', 'dev', 'eth0');
+        // Both modes list the program as prog/xdp; the generic one flags the link xdpgeneric.
+        assert.match(link, /prog\/xdp id \d+ name lb_xdp/, link);
+        if (mode === 'native') assert.doesNotMatch(link, /xdpgeneric/, link);
+        else assert.match(link, /xdpgeneric/, link);
+        for (const server of [RS1, RS2]) {
+          const mac = r.macOf(server.host);
+          await r.waitUntil(`lb_neigh[${server.address}] = ${mac}`, () => r.neighbor(server.address) === mac, 5_000, () => `lb_neigh: ${r.neighbor(server.address)}`);
+        }
+        await r.waitEligible([RS1.address, RS2.address], 5_000);
+      });
+
+      it('HTTP through the VIP is answered by both servers, alternating', () => {
+        const { answers, failures } = rig!.http(6);
+        assert.deepEqual(failures, []);
+        assertAlternating(answers, [RS1.name, RS2.name]);
+      });
+    });
+  }
+
+  describe('2. a changed backend MAC is picked up within one refresh interval', () => {
+    let rig: Rig | undefined;
+    let holder: Holder | undefined;
+    before(async () => {
+      rig = new Rig('mac', 'generic', [RS1, RS2]);
+      await rig.startServer(RS1);
+      await rig.startServer(RS2);
+      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
+      await rig.startAgent();
+      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+    });
+    after(async () => {
+      await holder?.stop();
+      await rig?.destroy();
+    });
+
+    it('lb_neigh gets the new MAC; new flows and a held connection to that server go on', async (t: TestContext) => {
+      const r = rig!;
+      // A keep-alive connection, each request with room for TCP to retransmit across the change.
+      holder = r.hold(100, 8_000);
+      const [first] = await holder.waitLines(1, 5_000);
+      const server = serverNamed(first!.answer);
+      const port = first!.port;
+      const old = r.macOf(server.host);
+      assert.equal(r.neighbor(server.address), old);
+      const fresh = old === '02:00:c6:12:00:42' ? '02:00:c6:12:00:43' : '02:00:c6:12:00:42';
+
+      const changed = Date.now();
+      r.topo.ip(server.host, 'link', 'set', 'dev', 'eth0', 'address', fresh);
+      assert.equal(r.macOf(server.host), fresh);
+      const took = await r.waitUntil(`lb_neigh[${server.address}] = ${fresh}`, () => r.neighbor(server.address) === fresh, REFRESH_MS + SLACK_MS + 1_000, () =>
+        `lb_neigh: ${r.neighbor(server.address)}`,
+      );
+      t.diagnostic(`new MAC in lb_neigh ${took} ms after the change`);
+      // One refresh starts at most one interval after the change, then waits 100 ms for ARP answers.
+      assert.ok(took <= REFRESH_MS + SLACK_MS, `new MAC in lb_neigh after ${took} ms, refresh_interval is ${REFRESH_MS} ms`);
+
+      const { answers, failures } = r.http(6);
+      assert.deepEqual(failures, []);
+      assertAlternating(answers, [RS1.name, RS2.name]);
+
+      // The held flow follows the new MAC too (looked up per packet): it answers again, on the same connection.
+      const from = holder.lines.findIndex((l) => l.at >= changed + took);
+      const later = await holder.waitLines(5, 10_000, from < 0 ? holder.lines.length : from);
+      assertHeldBy(later, server.name, port, 'held connection after the MAC change');
+      const all = await holder.stop();
+      assertHeldBy(all, server.name, port, 'held connection throughout');
+      const longest = Math.max(...all.slice(1).map((l, i) => l.at - all[i]!.at));
+      t.diagnostic(`held connection: longest wait between answers ${longest} ms (TCP retransmitting across the change)`);
+    });
+  });
+
+  describe('3. conntrack GC: closed and idle flows expire from lb_ct and lb_snat, their SNAT ports are reused', () => {
+    const TCP_CLOSING_MS = 1_000;
+    const UDP_MS = 2_000;
+    const PORTS = 4;
+    let rig: Rig | undefined;
+    const config = (): TestConfig =>
+      baseConfig(
+        'generic',
+        [
+          webService([RS1]),
+          { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: [{ address: RS1.address, port: DNS_PORT }] },
+        ],
+        {
+          snat: { addresses: [SNAT], ports: `10000-${10000 + PORTS - 1}`, reuse_after: '300ms' },
+          conntrack: { timeouts: { tcp_syn: '2s', tcp_closing: `${TCP_CLOSING_MS}ms`, udp: `${UDP_MS}ms` }, gc_interval: `${GC_MS}ms` },
+        },
+      );
+    before(async () => {
+      rig = new Rig('gc', 'generic', [RS1]);
+      await rig.startServer(RS1);
+      rig.writeConfig(config());
+      await rig.startAgent();
+      await rig.waitEligible([RS1.address], 5_000);
+    });
+    after(() => rig?.destroy());
+
+    const ofProto = <T extends { proto: number }>(rows: T[], proto: number): T[] => rows.filter((r) => r.proto === proto);
+
+    it(`${2 * PORTS} short TCP connections one after the other through ${PORTS} SNAT ports all succeed; their flows then expire`, async (t: TestContext) => {
+      const r = rig!;
+      const count = 2 * PORTS;
+      const exhaustedBefore = r.counter('drop_snat_exhausted');
+      const started = Date.now();
+      // Room for SYN retransmissions (1 s, then 2 s more): a SYN meeting only tuples closed less than
+      // reuse_after ago is dropped (and retransmitted after 1 s); a SYN on a tuple the server still
+      // holds in TIME_WAIT is refused about half the time, since Linux clients randomise TCP
+      // timestamps per connection (tcp_timestamps = 1): the server answers with the old
+      // connection's ACK, the client resets it and sends the SYN again — at once for a first SYN,
+      // 2 s later for a retransmitted one.
+      const { answers, failures } = r.http(count, 8_000);
+      const ended = Date.now();
+      assert.deepEqual(failures, []);
+      assert.deepEqual(answers, Array(count).fill(RS1.name));
+      t.diagnostic(
+        `${count} connections in ${ended - started} ms; drop_snat_exhausted +${r.counter('drop_snat_exhausted') - exhaustedBefore} (SYNs retransmitted until a closed tuple was reusable)`,
+      );
+      const tuples = ofProto(r.tuples(), IPPROTO_TCP);
+      assert.ok(tuples.length >= 1 && tuples.length <= PORTS, `lb_snat: ${JSON.stringify(tuples)}`);
+      for (const tuple of tuples) assert.ok(tuple.snatPort >= 10000 && tuple.snatPort < 10000 + PORTS, JSON.stringify(tuple));
+      // The last flow is closed, not yet past tcp_closing: the GC, not the datapath, is what removes it.
+      assert.ok(ofProto(r.flows(), IPPROTO_TCP).length >= 1, 'the closed flows are in lb_ct until they expire');
+      const gone = await r.waitUntil(
+        'closed TCP flows gone from lb_ct and lb_snat',
+        () => ofProto(r.flows(), IPPROTO_TCP).length === 0 && ofProto(r.tuples(), IPPROTO_TCP).length === 0,
+        TCP_CLOSING_MS + GC_MS + SLACK_MS + 1_000,
+        () => `lb_ct: ${JSON.stringify(r.flows())}; lb_snat: ${JSON.stringify(r.tuples())}`,
+      );
+      const since = Date.now() - ended;
+      t.diagnostic(`closed TCP flows gone ${since} ms after the last connection`);
+      assert.ok(since <= TCP_CLOSING_MS + GC_MS + SLACK_MS, `closed TCP flows gone ${since} ms after the last connection (waited ${gone} ms)`);
+    });
+
+    it(`idle UDP flows expire after the udp timeout, and free their ${PORTS} SNAT tuples for new flows`, async (t: TestContext) => {
+      const r = rig!;
+      const sending = Date.now();
+      const first = r.udp(PORTS);
+      const asked = Date.now();
+      assert.deepEqual(first.failures, []);
+      assert.deepEqual(first.answers, Array(PORTS).fill(RS1.name));
+      // One flow per datagram (a new client port each), each with its own tuple: the pool is full.
+      assert.equal(ofProto(r.flows(), IPPROTO_UDP).length, PORTS, JSON.stringify(r.flows()));
+      assert.equal(ofProto(r.tuples(), IPPROTO_UDP).length, PORTS, JSON.stringify(r.tuples()));
+      await r.waitUntil(
+        'idle UDP flows gone from lb_ct and lb_snat',
+        () => ofProto(r.flows(), IPPROTO_UDP).length === 0 && ofProto(r.tuples(), IPPROTO_UDP).length === 0,
+        UDP_MS + GC_MS + SLACK_MS + 1_000,
+        () => `lb_ct: ${JSON.stringify(r.flows())}; lb_snat: ${JSON.stringify(r.tuples())}`,
+      );
+      // The last datagram went between `sending` and `asked`: bounds on its idle time from below and above.
+      const now = Date.now();
+      t.diagnostic(`idle UDP flows gone ${now - asked} ms after the last answer`);
+      assert.ok(now - sending >= UDP_MS - 50, `UDP flows removed at most ${now - sending} ms after their last packet, before the udp timeout (${UDP_MS} ms)`);
+      assert.ok(now - asked <= UDP_MS + GC_MS + SLACK_MS, `UDP flows removed ${now - asked} ms after their last packet`);
+
+      // The freed tuples serve as many new flows again.
+      const second = r.udp(PORTS);
+      assert.deepEqual(second.failures, []);
+      assert.deepEqual(second.answers, Array(PORTS).fill(RS1.name));
+      const again = Date.now();
+      await r.waitUntil(
+        'lb_ct and lb_snat empty',
+        () => r.flows().length === 0 && r.tuples().length === 0,
+        UDP_MS + GC_MS + SLACK_MS + 1_000,
+        () => `lb_ct: ${JSON.stringify(r.flows())}; lb_snat: ${JSON.stringify(r.tuples())}`,
+      );
+      t.diagnostic(`tables empty ${Date.now() - again} ms after the second UDP round`);
+    });
+  });
+
+  describe('4. health checks: a stopped server stops taking new connections, and takes them again after restart', () => {
+    const INTERVAL_MS = 300;
+    const RISE = 2;
+    const FALL = 2;
+    let rig: Rig | undefined;
+    before(async () => {
+      rig = new Rig('hc', 'generic', [RS1, RS2]);
+      await rig.startServer(RS1);
+      await rig.startServer(RS2);
+      const healthCheck = { type: 'http', port: 80, path: '/healthz', expect_status: 200, interval: `${INTERVAL_MS}ms`, timeout: '200ms', rise: RISE, fall: FALL };
+      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2], { health_check: healthCheck })]));
+      await rig.startAgent();
+      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+    });
+    after(() => rig?.destroy());
+
+    it(`out within fall × interval (${FALL} × ${INTERVAL_MS} ms), then every request goes to the other server`, async (t: TestContext) => {
+      const r = rig!;
+      const before = r.http(4);
+      assert.deepEqual(before.failures, []);
+      assertAlternating(before.answers, [RS1.name, RS2.name]);
+      await r.killServer(RS2);
+      const took = await r.waitEligible([RS1.address], FALL * INTERVAL_MS + SLACK_MS + 2_000);
+      t.diagnostic(`rs-2 out of the table ${took} ms after its server stopped`);
+      assert.ok(took <= FALL * INTERVAL_MS + SLACK_MS, `rs-2 left the table ${took} ms after it stopped`);
+      const health = r.events.find((e) => e.event === 'health' && e.backend === `${RS2.address}:80` && e.healthy === false);
+      assert.ok(health, r.log());
+      const { answers, failures } = r.http(8);
+      assert.deepEqual(failures, []);
+      assert.deepEqual(answers, Array(8).fill(RS1.name));
+    });
+
+    it(`back within rise × interval (${RISE} × ${INTERVAL_MS} ms) of a restart, and served again`, async (t: TestContext) => {
+      const r = rig!;
+      await r.startServer(RS2);
+      const took = await r.waitEligible([RS1.address, RS2.address], RISE * INTERVAL_MS + SLACK_MS + 2_000);
+      t.diagnostic(`rs-2 back in the table ${took} ms after its server listened again`);
+      assert.ok(took <= RISE * INTERVAL_MS + SLACK_MS, `rs-2 came back ${took} ms after it listened again`);
+      const { answers, failures } = r.http(6);
+      assert.deepEqual(failures, []);
+      assertAlternating(answers, [RS1.name, RS2.name]);
+    });
+  });
+
+  describe('5. draining keeps an open connection working while new ones go elsewhere', () => {
+    let rig: Rig | undefined;
+    let holder: Holder | undefined;
+    before(async () => {
+      rig = new Rig('dr', 'generic', [RS1, RS2]);
+      await rig.startServer(RS1);
+      await rig.startServer(RS2);
+      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
+      await rig.startAgent();
+      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+    });
+    after(async () => {
+      await holder?.stop();
+      await rig?.destroy();
+    });
+
+    it('the held keep-alive connection stays with the draining server; new connections all go to the other', async () => {
+      const r = rig!;
+      holder = r.hold(100);
+      const [first] = await holder.waitLines(1, 5_000);
+      const draining = serverNamed(first!.answer);
+      const other = draining === RS1 ? RS2 : RS1;
+      const port = first!.port;
+
+      const mark = holder.lines.length;
+      await r.reload(baseConfig('generic', [webService([RS1, RS2], {}, { [draining.address]: 'draining' })]));
+      await r.waitEligible([other.address], 2_000);
+      const { answers, failures } = r.http(6);
+      assert.deepEqual(failures, []);
+      assert.deepEqual(answers, Array(6).fill(other.name));
+      // About a second of requests on the held connection since the edit.
+      await holder.waitLines(10, 5_000, mark);
+      assert.ok(
+        r.flows().some((f) => f.backend === draining.address && f.clientPort === port),
+        `the held flow to ${draining.name} is in lb_ct: ${JSON.stringify(r.flows())}`,
+      );
+      assertHeldBy(await holder.stop(), draining.name, port, 'held connection');
+    });
+  });
+
+  describe('6. state: disabled removes the backend\'s flows at the next GC pass', () => {
+    let rig: Rig | undefined;
+    const holders: Holder[] = [];
+    before(async () => {
+      rig = new Rig('ds', 'generic', [RS1, RS2]);
+      await rig.startServer(RS1);
+      await rig.startServer(RS2);
+      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
+      await rig.startAgent();
+      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+    });
+    after(async () => {
+      for (const holder of holders) await holder.stop();
+      await rig?.destroy();
+    });
+
+    it('lb_ct and lb_snat lose the disabled backend\'s flows; the other backend\'s flow and new connections go on', async (t: TestContext) => {
+      const r = rig!;
+      // Two held connections: round robin puts them on different servers.
+      const a = r.hold(100);
+      holders.push(a);
+      const [firstA] = await a.waitLines(1, 5_000);
+      const b = r.hold(100);
+      holders.push(b);
+      const [firstB] = await b.waitLines(1, 5_000);
+      const disabled = serverNamed(firstA!.answer);
+      const kept = serverNamed(firstB!.answer);
+      assert.notEqual(disabled, kept, 'round robin put both held connections on one server');
+      // Some short flows to the disabled server as well: closed ones, held until tcp_closing.
+      r.http(2);
+      const flowsTo = (s: Server): number => r.flows().filter((f) => f.backend === s.address).length;
+      const tuplesTo = (s: Server): number => r.tuples().filter((f) => f.backend === s.address).length;
+      assert.ok(flowsTo(disabled) >= 2 && tuplesTo(disabled) >= 2, `lb_ct: ${JSON.stringify(r.flows())}; lb_snat: ${JSON.stringify(r.tuples())}`);
+
+      const dropsBefore = r.counter('drop_no_conntrack');
+      await r.reload(baseConfig('generic', [webService([RS1, RS2], {}, { [disabled.address]: 'disabled' })]));
+      const applied = Date.now();
+      await r.waitEligible([kept.address], 2_000);
+      const took = await r.waitUntil(
+        `no flow or tuple to ${disabled.address}`,
+        () => flowsTo(disabled) === 0 && tuplesTo(disabled) === 0,
+        GC_MS + SLACK_MS + 2_000,
+        () => `lb_ct: ${JSON.stringify(r.flows())}; lb_snat: ${JSON.stringify(r.tuples())}`,
+      );
+      t.diagnostic(`flows to ${disabled.name} gone ${Date.now() - applied} ms after the reload`);
+      assert.ok(took <= GC_MS + SLACK_MS, `flows to the disabled backend gone ${took} ms after the reload (gc_interval ${GC_MS} ms)`);
+      assert.ok(flowsTo(kept) >= 1, `the flow to ${kept.name} must stay: ${JSON.stringify(r.flows())}`);
+
+      // The purged flow is gone from the datapath: its next packets are dropped as having no conntrack entry.
+      await r.waitUntil('drop_no_conntrack counts the purged flow\'s packets', () => r.counter('drop_no_conntrack') > dropsBefore, 3_000);
+
+      const mark = b.lines.length;
+      const { answers, failures } = r.http(4);
+      assert.deepEqual(failures, []);
+      assert.deepEqual(answers, Array(4).fill(kept.name));
+      await b.waitLines(5, 5_000, mark);
+      assertHeldBy(await b.stop(), kept.name, firstB!.port, `held connection to ${kept.name}`);
+    });
+  });
+});
