@@ -24,6 +24,8 @@ export interface GenerateConfigOptions {
    * invalid at a known place, for measuring and testing the error path.
    */
   readonly editWeight?: { readonly service: number; readonly backend: number; readonly weight: number };
+  /** Give every service a health check (default true). */
+  readonly healthChecks?: boolean;
 }
 
 /** The schema's limits (schemas/config.schema.json): services.maxItems, backends.maxItems. */
@@ -45,7 +47,7 @@ function check(condition: boolean, message: string): void {
 }
 
 export function generateConfig(options: GenerateConfigOptions): string {
-  const { services, backendsPerService, editWeight } = options;
+  const { services, backendsPerService, editWeight, healthChecks = true } = options;
   check(Number.isInteger(services) && services >= 0 && services <= MAX_SERVICES, `services must be 0..${MAX_SERVICES}`);
   check(
     Number.isInteger(backendsPerService) && backendsPerService >= 1 && backendsPerService <= MAX_BACKENDS_PER_SERVICE,
@@ -94,6 +96,7 @@ export function generateConfig(options: GenerateConfigOptions): string {
       lines.push(`        weight: ${weight}`);
       if (j % 8 === 7) lines.push('        state: draining');
     }
+    if (!healthChecks) continue;
     lines.push('    health_check:');
     if (i % 3 === 0) {
       lines.push('      type: http', '      interval: 2s', '      timeout: 1s', '      path: /healthz', '      expect_status: 200');

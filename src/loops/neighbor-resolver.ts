@@ -272,7 +272,8 @@ export class NeighborResolver implements BackgroundLoop {
       if (resolutionChanged(previous, next)) {
         changed.push(address);
         const { state, mac, nextHop, reason } = next;
-        this.context.log.info({ event: 'neighbor', address, state, mac, nextHop, reason }, 'backend neighbour changed');
+        // Debug: at start every backend changes; the agent logs the totals at info.
+        this.context.log.debug({ event: 'neighbor', address, state, mac, nextHop, reason }, 'backend neighbour changed');
       }
     }
     for (const address of live.keys()) if (!wanted.has(address)) this.maps.deleteNeighbor(address);
