@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readAgentEvents, type AgentEvent } from './agent-events.js';
 import { Topology } from './topology.js';
 
 const AGENT = fileURLToPath(new URL('../../bin/xdp4slb-agent', import.meta.url));
@@ -93,23 +94,16 @@ async function main(): Promise<void> {
     say(`config ${configPath}:\n${fs.readFileSync(configPath, 'utf8')}`);
     say('starting the agent on the balancer');
     const agent = topo.spawn('lb', AGENT, ['--config', configPath, '--pin-path', PIN_PATH, '--log-level', 'info']);
-    const events: Record<string, unknown>[] = [];
-    let buffered = '';
-    agent.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        process.stdout.write(`   agent | ${line}\n`);
-        try {
-          events.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not JSON: shown, not parsed
-        }
-      }
-    });
-    agent.stderr!.on('data', (chunk: Buffer) => process.stdout.write(`   agent | ${chunk.toString('utf8')}`));
-    const waitFor = async (match: (e: Record<string, unknown>) => boolean, what: string, from = 0): Promise<void> => {
+    const events: AgentEvent[] = [];
+    readAgentEvents(
+      agent,
+      (e) => {
+        events.push(e);
+        if (e.event === 'stderr') process.stdout.write(`   agent | ${String(e.msg)}`);
+      },
+      (line) => process.stdout.write(`   agent | ${line}\n`),
+    );
+    const waitFor = async (match: (e: AgentEvent) => boolean, what: string, from = 0): Promise<void> => {
       const deadline = Date.now() + 20_000;
       while (!events.slice(from).some(match)) {
         if (agent.exitCode !== null) throw new Error(`the agent exited (${agent.exitCode}) while waiting for ${what}`);
@@ -123,7 +117,7 @@ async function main(): Promise<void> {
       if (failures.length > 0) throw new Error(`requests failed: ${failures.join(', ')}`);
       return answers;
     };
-    const resolved = (count: number) => (e: Record<string, unknown>) => e.event === 'neighbors' && Number(e.resolved) >= count;
+    const resolved = (count: number) => (e: AgentEvent) => e.event === 'neighbors' && Number(e.resolved) >= count;
 
     await waitFor((e) => e.event === 'reload' && e.result === 'applied', 'the first apply');
     await waitFor(resolved(2), 'both backends to be resolved');

@@ -32,6 +32,7 @@ import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { readAgentEvents, type AgentEvent } from '../../demo/agent-events.js';
 import { Topology, type XdpMode } from '../../demo/topology.js';
 import { IPPROTO_TCP, IPPROTO_UDP, LB_SCHED_HDR_LEN_MASK, encodeIpv4Key, lbNeigh } from '../../src/datapath/codecs.js';
 import { DatapathMaps } from '../../src/datapath/datapath-maps.js';
@@ -62,7 +63,6 @@ const GC_MS = 500;
 /** Room for process start-up, a re-plan and polling on a busy 2-core machine (other test files run beside this one). */
 const SLACK_MS = 700;
 
-type AgentEvent = Record<string, unknown> & { event?: string };
 
 interface HoldLine {
   answer?: string;
@@ -177,20 +177,7 @@ class Rig {
   async startAgent(): Promise<void> {
     const child = this.topo.spawn('lb', AGENT, ['--config', this.configPath, '--pin-path', this.pinPath]);
     this.agent = child;
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          this.events.push(JSON.parse(line) as AgentEvent);
-        } catch {
-          this.events.push({ msg: line });
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => this.events.push({ event: 'stderr', msg: chunk.toString('utf8') }));
+    readAgentEvents(child, (e) => this.events.push(e));
     const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000);
     assert.equal(started.result, 'applied', this.log());
   }

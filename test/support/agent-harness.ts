@@ -14,7 +14,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readAgentEvents, type AgentEvent } from '../../demo/agent-events.js';
 import { DatapathMaps } from '../../src/datapath/datapath-maps.js';
+
+export type { AgentEvent };
 import { configText, type TestConfig } from './desired-config.js';
 import { deleteNetns, mountBpffs } from './netns.js';
 
@@ -26,7 +29,6 @@ const SERVER_ADDRESSES = ['198.18.0.2', '198.18.0.3', '198.18.0.4', '198.18.0.6'
 /* Reloads that read the file, as opposed to the loops' re-plans (reason 'health', 'neighbors'). */
 const FILE_REASONS = new Set(['file-changed', 'SIGHUP']);
 
-export type AgentEvent = Record<string, unknown> & { event?: string; msg?: string };
 
 export interface CliResult {
   status: number | null;
@@ -88,20 +90,7 @@ export class AgentHost {
     );
     this.child = child;
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          this.events.push(JSON.parse(line) as AgentEvent);
-        } catch {
-          this.events.push({ msg: line });
-        }
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => this.events.push({ event: 'stderr', msg: chunk.toString('utf8') }));
+    readAgentEvents(child, (e) => this.events.push(e));
     await Promise.race([this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 15_000, from), this.exited]);
   }
 
