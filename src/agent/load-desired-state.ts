@@ -2,8 +2,12 @@
  * The config file -> DesiredState, with every input gathered: the file's
  * text, the namespace's local port range, and the host's interfaces and
  * addresses (checked as errors when the agent runs, DESIGN.md §2).
+ *
+ * The host is asked through an `ip` child process, which runs while this
+ * process reads and checks the file: only the host checks wait for its
+ * answer (parseConfigText).
  */
-import { parseConfig, type ConfigIssue, type Severity } from '../config/index.js';
+import { parseConfigText, type ConfigIssue, type Severity } from '../config/index.js';
 import { readConfigFile } from '../config/read-config-file.js';
 import { readLocalPortRange } from '../config/read-local-port-range.js';
 import type { HostFacts } from '../config/check-host-facts.js';
@@ -21,11 +25,16 @@ export type LoadResult =
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
 export async function loadDesiredState(path: string, hostSeverity: Severity = 'error'): Promise<LoadResult> {
-  // The host is asked (child processes) while this process reads the file.
-  const host = Promise.all([readLocalPortRange(), gatherHostFacts()]);
-  const read = await readConfigFile(path);
-  const [localPortRange, facts] = await host;
-  if (!read.ok) return { ok: false, issues: [read.issue] };
-  const result = parseConfig(read.text, path, { localPortRange, host: { facts, severity: hostSeverity } });
+  const host = gatherHostFacts();
+  // Awaited below, after the file is read: a failure before then is not unhandled.
+  host.catch(() => undefined);
+  const [read, localPortRange] = await Promise.all([readConfigFile(path), readLocalPortRange()]);
+  if (!read.ok) {
+    await host;
+    return { ok: false, issues: [read.issue] };
+  }
+  const addHostChecks = parseConfigText(read.text, path, { localPortRange });
+  const facts = await host;
+  const result = addHostChecks({ facts, severity: hostSeverity });
   return result.ok ? { ...result, facts } : result;
 }

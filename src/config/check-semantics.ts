@@ -6,8 +6,8 @@
  * finding on a value the schema already rejected is dropped by the caller.
  * Pure: the local port range is an input (read-local-port-range.ts reads it).
  */
-import { ipv4ToNumber, nonUnicastReason } from '../model/ipv4.js';
-import { backendId, serviceId, type Protocol } from '../model/desired-state.js';
+import { ipv4ToNumber, nonUnicastReasonOf } from '../model/ipv4.js';
+import { backendId, endpointKey, serviceId, type Protocol } from '../model/desired-state.js';
 import { finding, type ConfigFinding } from './config-issue.js';
 import { formatJsonPath, type PathSegment } from './format-json-path.js';
 import { MAX_DURATION_MS, parseDuration } from './parse-duration.js';
@@ -39,26 +39,32 @@ interface VipUse {
   readonly index: number;
 }
 
-/** A backend's address, by the indexes of its service and of it in that service. */
-interface BackendAddress {
-  readonly address: string;
-  readonly service: number;
-  readonly backend: number;
-}
-
 /** Addresses the services use, for the checks against the SNAT pool. */
 interface AddressUses {
   /** VIP -> the first service with it. */
   readonly vips: ReadonlyMap<string, VipUse>;
-  readonly backends: readonly BackendAddress[];
 }
 
 /**
- * Paths are made only for findings: a large file has tens of thousands of
- * backends and, as a rule, no findings at all.
+ * Every backend address of the file, with the indexes of its service and
+ * of it in that service, read from the data again when asked: a large file
+ * has tens of thousands of backends, and a list of them would be garbage
+ * made on every reload for checks that find nothing as a rule.
  */
-function addressPath(use: BackendAddress): PathSegment[] {
-  return ['services', use.service, 'backends', use.backend, 'address'];
+function forEachBackendAddress(data: unknown, visit: (address: string, service: number, backend: number) => void): void {
+  const services = asList(field(data, 'services'));
+  for (let i = 0; i < services.length; i++) {
+    const backends = asList(field(services[i], 'backends'));
+    for (let j = 0; j < backends.length; j++) {
+      const address = asString(field(backends[j], 'address'));
+      if (address !== undefined) visit(address, i, j);
+    }
+  }
+}
+
+/** Paths are made only for findings. */
+function addressPath(service: number, backend: number): PathSegment[] {
+  return ['services', service, 'backends', backend, 'address'];
 }
 
 function protocolOf(value: unknown): Protocol | undefined {
@@ -66,9 +72,9 @@ function protocolOf(value: unknown): Protocol | undefined {
 }
 
 /** Why `address` cannot be used as `what`, or undefined when it can (or is not an address: the schema reports that). */
-function nonUnicast(address: string | undefined, what: string): string | undefined {
-  if (address === undefined || ipv4ToNumber(address) === undefined) return undefined;
-  const reason = nonUnicastReason(address);
+function nonUnicast(address: string | undefined, what: string, n = address === undefined ? undefined : ipv4ToNumber(address)): string | undefined {
+  if (address === undefined || n === undefined) return undefined;
+  const reason = nonUnicastReasonOf(n);
   return reason === undefined ? undefined : `${what} ${address} ${reason}`;
 }
 
@@ -83,7 +89,6 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
   const names = new Map<string, number>();
   const identities = new Map<string, number>();
   const vips = new Map<string, VipUse>();
-  const backendAddresses: BackendAddress[] = [];
   let totalBackends = 0;
 
   services.forEach((service, i) => {
@@ -92,7 +97,7 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
     const vip = asString(field(service, 'vip'));
     const port = asInteger(field(service, 'port'));
     const protocol = protocolOf(field(service, 'protocol'));
-    const label = name === undefined ? formatJsonPath(at()) : `"${name}"`;
+    const label = (): string => (name === undefined ? formatJsonPath(at()) : `"${name}"`);
 
     if (name !== undefined) {
       const first = names.get(name);
@@ -120,31 +125,34 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
     totalBackends += backends.length;
     if (Array.isArray(backendsValue) && backends.length === 0) {
       out.push(
-        finding('empty-backends', at('backends'), `service ${label} has no backends: its new flows will be dropped`, {
+        finding('empty-backends', at('backends'), `service ${label()} has no backends: its new flows will be dropped`, {
           severity: 'warning',
         }),
       );
     }
-    const seen = new Map<string, number>();
+    // Backends by endpointKey (a number, not a string per backend) -> first index.
+    const seen = new Map<number | string, number>();
     let warnedWeights = false;
     const scheduler = asString(field(service, 'scheduler'));
-    backends.forEach((backend, j) => {
-      const address = asString(field(backend, 'address'));
-      const portValue = field(backend, 'port');
+    for (let j = 0; j < backends.length; j++) {
+      const backend = asFields(backends[j]);
+      const address = asString(backend?.['address']);
+      const portValue = backend?.['port'];
       const backendPort = portValue === undefined ? port : asInteger(portValue);
-      const problem = nonUnicast(address, 'backend address');
+      // Parsed once for both checks below: this loop runs for every backend of the file.
+      const n = address === undefined ? undefined : ipv4ToNumber(address);
+      const problem = nonUnicast(address, 'backend address', n);
       if (problem !== undefined) out.push(finding('address-not-unicast', at('backends', j, 'address'), problem));
-      if (address !== undefined) backendAddresses.push({ address, service: i, backend: j });
       if (address !== undefined && backendPort !== undefined) {
-        const id = backendId(address, backendPort);
-        const first = seen.get(id);
-        if (first === undefined) seen.set(id, j);
+        const key = endpointKey(address, backendPort, n);
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, j);
         else {
-          const message = `duplicate backend ${id} in service ${label}: already listed as backends[${first}]`;
+          const message = `duplicate backend ${backendId(address, backendPort)} in service ${label()}: already listed as backends[${first}]`;
           out.push(finding('duplicate-backend', at('backends', j), message));
         }
       }
-      const weight = asInteger(field(backend, 'weight'));
+      const weight = asInteger(backend?.['weight']);
       if (scheduler === 'round_robin' && weight !== undefined && weight > 1 && !warnedWeights) {
         warnedWeights = true;
         out.push(
@@ -156,34 +164,36 @@ function checkServices(data: unknown, out: ConfigFinding[]): AddressUses {
           ),
         );
       }
-    });
+    }
 
-    checkHealthCheck(field(service, 'health_check'), at('health_check'), out);
+    checkHealthCheck(field(service, 'health_check'), at, out);
   });
 
   if (totalBackends > MAX_BACKENDS_TOTAL) {
     out.push(finding('too-many-backends', ['services'], `${totalBackends} backends in all; at most ${MAX_BACKENDS_TOTAL} are supported`));
   }
-  for (const backend of backendAddresses) {
-    const use = vips.get(backend.address);
+  forEachBackendAddress(data, (address, i, j) => {
+    const use = vips.get(address);
     if (use !== undefined) {
-      const message = `backend address ${backend.address} is the VIP of service "${use.name}": a backend must be another host`;
-      out.push(finding('backend-is-local', addressPath(backend), message));
+      const message = `backend address ${address} is the VIP of service "${use.name}": a backend must be another host`;
+      out.push(finding('backend-is-local', addressPath(i, j), message));
     }
-  }
+  });
   // SNAT addresses as backends are reported by checkSnat, which knows the pool.
-  return { vips, backends: backendAddresses };
+  return { vips };
 }
 
-function checkHealthCheck(value: unknown, path: PathSegment[], out: ConfigFinding[]): void {
+/** `serviceAt(...rest)`: a path under the service, made only for a finding. */
+function checkHealthCheck(value: unknown, serviceAt: (...rest: PathSegment[]) => PathSegment[], out: ConfigFinding[]): void {
   const check = asFields(value);
   if (check === undefined) return;
+  const path = (key: string): PathSegment[] => serviceAt('health_check', key);
   const type = asString(check['type']);
   if (type !== undefined && type !== 'http') {
     for (const key of ['path', 'expect_status']) {
       if (key in check) {
         out.push(
-          finding('http-only', [...path, key], `"${key}" applies to http health checks only (type is ${type})`, { anchor: 'key' }),
+          finding('http-only', path(key), `"${key}" applies to http health checks only (type is ${type})`, { anchor: 'key' }),
         );
       }
     }
@@ -194,7 +204,7 @@ function checkHealthCheck(value: unknown, path: PathSegment[], out: ConfigFindin
   const timeout = timeoutText === undefined ? undefined : parseDuration(timeoutText);
   if (interval !== undefined && timeout !== undefined && interval > 0 && timeout >= interval) {
     out.push(
-      finding('health-timeout', [...path, 'timeout'], `timeout (${timeoutText}) must be shorter than interval (${intervalText})`),
+      finding('health-timeout', path('timeout'), `timeout (${timeoutText}) must be shorter than interval (${intervalText})`),
     );
   }
 }
@@ -216,11 +226,13 @@ function checkSnat(data: unknown, env: SemanticEnv, uses: AddressUses, out: Conf
     const vip = uses.vips.get(address);
     if (vip !== undefined) out.push(finding('snat-is-vip', path, `SNAT address ${address} is also the VIP of service "${vip.name}"`));
   });
-  for (const backend of uses.backends) {
-    if (seen.has(backend.address)) {
-      const message = `backend address ${backend.address} is a SNAT address of this balancer: a backend must be another host`;
-      out.push(finding('backend-is-local', addressPath(backend), message));
-    }
+  if (seen.size > 0) {
+    forEachBackendAddress(data, (address, i, j) => {
+      if (seen.has(address)) {
+        const message = `backend address ${address} is a SNAT address of this balancer: a backend must be another host`;
+        out.push(finding('backend-is-local', addressPath(i, j), message));
+      }
+    });
   }
 
   const portsText = asString(field(snat, 'ports'));
@@ -251,18 +263,14 @@ interface DurationField {
   readonly zeroAllowed: boolean;
 }
 
-function durationFields(data: unknown): DurationField[] {
-  const fields: DurationField[] = [
-    { path: ['snat', 'reuse_after'], zeroAllowed: true },
-    ...CONNTRACK_TIMEOUTS.map((key) => ({ path: ['conntrack', 'timeouts', key], zeroAllowed: false })),
-    { path: ['conntrack', 'gc_interval'], zeroAllowed: false },
-    { path: ['neighbors', 'refresh_interval'], zeroAllowed: false },
-  ];
-  asList(field(data, 'services')).forEach((_, i) => {
-    for (const key of ['interval', 'timeout']) fields.push({ path: ['services', i, 'health_check', key], zeroAllowed: false });
-  });
-  return fields;
-}
+const GLOBAL_DURATIONS: readonly DurationField[] = [
+  { path: ['snat', 'reuse_after'], zeroAllowed: true },
+  ...CONNTRACK_TIMEOUTS.map((key) => ({ path: ['conntrack', 'timeouts', key], zeroAllowed: false })),
+  { path: ['conntrack', 'gc_interval'], zeroAllowed: false },
+  { path: ['neighbors', 'refresh_interval'], zeroAllowed: false },
+];
+
+const HEALTH_CHECK_DURATIONS = ['interval', 'timeout'] as const;
 
 function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   let node = data;
@@ -270,14 +278,21 @@ function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
   return node;
 }
 
+/** A duration's bounds; `path` is made only for a finding. */
+function checkDuration(value: unknown, zeroAllowed: boolean, path: () => PathSegment[], out: ConfigFinding[]): void {
+  const text = asString(value);
+  const ms = text === undefined ? undefined : parseDuration(text);
+  if (ms === undefined) return;
+  if (ms > MAX_DURATION_MS) out.push(finding('duration-too-long', path(), `must be at most ${MAX_DURATION_MS / 3_600_000}h`));
+  else if (ms === 0 && !zeroAllowed) out.push(finding('duration-zero', path(), 'must be at least 1ms'));
+}
+
 function checkDurations(data: unknown, out: ConfigFinding[]): void {
-  for (const { path, zeroAllowed } of durationFields(data)) {
-    const text = asString(valueAt(data, path));
-    const ms = text === undefined ? undefined : parseDuration(text);
-    if (ms === undefined) continue;
-    if (ms > MAX_DURATION_MS) out.push(finding('duration-too-long', path, `must be at most ${MAX_DURATION_MS / 3_600_000}h`));
-    else if (ms === 0 && !zeroAllowed) out.push(finding('duration-zero', path, 'must be at least 1ms'));
-  }
+  for (const { path, zeroAllowed } of GLOBAL_DURATIONS) checkDuration(valueAt(data, path), zeroAllowed, () => [...path], out);
+  asList(field(data, 'services')).forEach((service, i) => {
+    const check = field(service, 'health_check');
+    for (const key of HEALTH_CHECK_DURATIONS) checkDuration(field(check, key), false, () => ['services', i, 'health_check', key], out);
+  });
 
   const gcText = asString(valueAt(data, ['conntrack', 'gc_interval']));
   const gc = gcText === undefined ? undefined : parseDuration(gcText);

@@ -4,8 +4,8 @@
  * gather the inputs, read-config-file.ts and read-local-port-range.ts, are
  * imported directly by the caller so this entry point stays free of I/O.
  */
-export { parseConfig } from './parse-config.js';
-export type { ParseEnv, ParseResult } from './parse-config.js';
+export { parseConfig, parseConfigText } from './parse-config.js';
+export type { AddHostChecks, ParseEnv, ParseResult } from './parse-config.js';
 export { loadConfig } from './load-config.js';
 export type { LoadedConfig } from './load-config.js';
 export { validateSchema } from './validate-schema.js';

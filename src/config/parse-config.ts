@@ -63,13 +63,32 @@ function finish(issues: ConfigIssue[]): ParseResult {
 }
 
 export function parseConfig(text: string, file: string, env: ParseEnv): ParseResult {
-  return parseLoadedConfig(loadConfig(text, file), file, env);
+  return checkLoadedConfig(loadConfig(text, file), file, env)(env.host);
 }
 
 /** The checks and the build, on a file already loaded (by either reader of load-config.ts). */
 export function parseLoadedConfig(loaded: LoadedConfig, file: string, env: ParseEnv): ParseResult {
+  return checkLoadedConfig(loaded, file, env)(env.host);
+}
+
+/** The checks against the live host, and the result: the second step of parseConfigText. */
+export type AddHostChecks = (host: ParseEnv['host']) => ParseResult;
+
+/**
+ * parseConfig in two steps, for a caller that gathers the host's facts
+ * meanwhile (child processes, load-desired-state.ts): everything that needs
+ * only the text and the local port range runs now, the DesiredState
+ * included (the host checks can only add issues, and a valid file is the
+ * rule); the function returned adds the host checks. The result is the
+ * one parseConfig gives.
+ */
+export function parseConfigText(text: string, file: string, env: Omit<ParseEnv, 'host'>): AddHostChecks {
+  return checkLoadedConfig(loadConfig(text, file), file, env);
+}
+
+function checkLoadedConfig(loaded: LoadedConfig, file: string, env: Omit<ParseEnv, 'host'>): AddHostChecks {
   const issues = [...loaded.issues];
-  if (loaded.value === undefined) return finish(issues);
+  if (loaded.value === undefined) return () => finish(issues);
   if (loaded.value === null) {
     issues.push({
       file,
@@ -80,7 +99,7 @@ export function parseLoadedConfig(loaded: LoadedConfig, file: string, env: Parse
       severity: 'error',
       code: 'empty-document',
     });
-    return finish(issues);
+    return () => finish(issues);
   }
 
   const data = loaded.value;
@@ -88,13 +107,19 @@ export function parseLoadedConfig(loaded: LoadedConfig, file: string, env: Parse
   const rejected = new Set(
     schemaFindings.filter((f) => f.code !== 'unknown-key' && f.code !== 'required').map((f) => formatJsonPath(f.path)),
   );
-  const laterFindings = [
-    ...checkSemantics(data, env),
-    ...(env.host === undefined ? [] : checkHostFacts(data, env.host.facts, env.host.severity)),
-  ].filter((f) => rejected.size === 0 || !isUnder(f.path, rejected));
+  // Later findings on a value the schema rejected add nothing.
+  const report = (findings: readonly ConfigFinding[], to: ConfigIssue[]): void => {
+    // A loop, not push(...all): a badly broken large file has more findings than a call takes arguments.
+    for (const found of findings) if (rejected.size === 0 || !isUnder(found.path, rejected)) to.push(place(file, loaded.locate, found));
+  };
+  for (const found of schemaFindings) issues.push(place(file, loaded.locate, found));
+  report(checkSemantics(data, env), issues);
+  const state = issues.some((issue) => issue.severity === 'error') ? undefined : buildDesiredState(data as RawConfig);
 
-  // A loop, not push(...all): a badly broken large file has more findings than a call takes arguments.
-  for (const found of [schemaFindings, laterFindings].flat()) issues.push(place(file, loaded.locate, found));
-  if (issues.some((issue) => issue.severity === 'error')) return finish(issues);
-  return { ok: true, state: buildDesiredState(data as RawConfig), warnings: issues.sort(compareIssues) };
+  return (host) => {
+    const all = [...issues];
+    if (host !== undefined) report(checkHostFacts(data, host.facts, host.severity), all);
+    if (state === undefined || all.some((issue) => issue.severity === 'error')) return finish(all);
+    return { ok: true, state, warnings: all.sort(compareIssues) };
+  };
 }

@@ -46,7 +46,6 @@ const OUTSIDE_SUBSET = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff
 const NULL = /^(?:~|[Nn]ull|NULL)$/;
 const TRUE = /^(?:[Tt]rue|TRUE)$/;
 const FALSE = /^(?:[Ff]alse|FALSE)$/;
-const DECIMAL = /^[-+]?[0-9]+$/;
 /** Octal, hexadecimal and floating-point numbers, infinity, not-a-number: left to the `yaml` package. */
 const OTHER_NUMBER = new RegExp(
   [
@@ -73,6 +72,7 @@ const NEWLINE = 0x0a;
 const HASH = 0x23;
 const COLON = 0x3a;
 const DASH = 0x2d;
+const PLUS = 0x2b;
 const COMMA = 0x2c;
 const DQUOTE = 0x22;
 const SQUOTE = 0x27;
@@ -117,17 +117,22 @@ function spellsString(text: string): boolean {
   return !((text.length === 4 || text.length === 5) && (NULL.test(text) || TRUE.test(text) || FALSE.test(text)));
 }
 
-/** A plain scalar's value (YAML 1.2 core schema, as the `yaml` package resolves it). */
+/** A plain scalar's value (YAML 1.2 core schema, as the `yaml` package resolves it) when it is not a decimal (Scanner.decimal). */
 function resolvePlain(text: string): unknown {
   const c = text.charCodeAt(0);
   if (isKeyStart(c)) return spellsString(text) ? text : NULL.test(text) ? null : TRUE.test(text);
-  if (DECIMAL.test(text)) return parseInt(text, 10);
   if (text === '~') return null;
   // A number has at most one '.'; addresses and versions are strings.
   const dot = text.indexOf('.');
   if ((dot < 0 || text.indexOf('.', dot + 1) < 0) && OTHER_NUMBER.test(text)) throw NOT_SIMPLE;
   return text;
 }
+
+/* V8's shortest slice that is a view into its parent string rather than a copy (SlicedString::kMinLength). */
+const SLICE_MIN_LENGTH = 13;
+
+/* Decimals of at most this many digits are exact when summed digit by digit (below 2^53). */
+const EXACT_DIGITS = 15;
 
 /**
  * The scanner: the text, its content lines, and where it is. Each reading
@@ -140,10 +145,17 @@ function resolvePlain(text: string): unknown {
 class Scanner {
   readonly text: string;
   readonly outlined: boolean;
-  /** Per content line (neither blank nor only a comment): offset of its first character, of its first non-space, of its end. */
-  readonly lineStart: number[] = [];
-  readonly contentStart: number[] = [];
-  readonly lineEnd: number[] = [];
+  /**
+   * Per content line (neither blank nor only a comment): offset of its
+   * first character, of its first non-space, of its end. Typed arrays sized
+   * up front: a 1 MB file has some 50,000 lines, whose plain arrays would be
+   * copied as they grow and then moved again by the garbage collector.
+   */
+  readonly lineStart: Int32Array;
+  readonly contentStart: Int32Array;
+  readonly lineEnd: Int32Array;
+  /** How many content lines there are. */
+  readonly lines: number;
   readonly lineCounter = new LineCounter();
   /** Keys read so far, by length and first character: most keys repeat, and reusing one string spares a copy and a lookup. */
   readonly keys: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_LENGTH * 128).fill(undefined);
@@ -158,7 +170,13 @@ class Scanner {
   constructor(text: string, outlined: boolean) {
     this.text = text;
     this.outlined = outlined;
+    let newlines = 0;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) newlines++;
+    this.lineStart = new Int32Array(newlines + 1);
+    this.contentStart = new Int32Array(newlines + 1);
+    this.lineEnd = new Int32Array(newlines + 1);
     const lineStarts = this.lineCounter.lineStarts;
+    let lines = 0;
     let start = 0;
     for (;;) {
       if (outlined) lineStarts.push(start);
@@ -167,17 +185,15 @@ class Scanner {
       let content = start;
       while (content < end && text.charCodeAt(content) === SPACE) content++;
       if (content < end && text.charCodeAt(content) !== HASH) {
-        this.lineStart.push(start);
-        this.contentStart.push(content);
-        this.lineEnd.push(end);
+        this.lineStart[lines] = start;
+        this.contentStart[lines] = content;
+        this.lineEnd[lines] = end;
+        lines++;
       }
       if (newline < 0) break;
       start = newline + 1;
     }
-  }
-
-  get lines(): number {
-    return this.contentStart.length;
+    this.lines = lines;
   }
 
   /** Column (0-based) where content line `line` starts. */
@@ -215,13 +231,56 @@ class Scanner {
     const length = colon - offset;
     const slot = length < KEY_CACHE_LENGTH ? length * 128 + this.charAt(offset) : -1;
     let key = this.keys[slot];
-    if (key === undefined || !this.text.startsWith(key, offset)) {
+    if (key === undefined || !this.spells(key, offset)) {
       key = this.text.slice(offset, colon);
       if (!spellsString(key)) throw NOT_SIMPLE;
       if (slot >= 0) this.keys[slot] = key;
     }
     if (key in mapping) throw NOT_SIMPLE;
     return key;
+  }
+
+  /**
+   * Whether the text at `offset` goes on with `key` (a cached key of the
+   * same length and first character): compared in place, which is cheaper
+   * than startsWith for the 50,000 keys of a large file.
+   */
+  spells(key: string, offset: number): boolean {
+    for (let i = 1; i < key.length; i++) if (this.charAt(offset + i) !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /**
+   * The number that the text from `offset` to `end` spells if it is a
+   * decimal integer ([-+]?[0-9]+, the core schema's int), else undefined.
+   * Read in place: most plain scalars of a config (ports, weights) are
+   * these, and a slice and a regular expression for each add up.
+   */
+  decimal(offset: number, end: number): number | undefined {
+    const sign = this.charAt(offset);
+    const start = sign === DASH || sign === PLUS ? offset + 1 : offset;
+    if (start >= end) return undefined;
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const digit = this.charAt(i) - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      value = value * 10 + digit;
+    }
+    if (end - start > EXACT_DIGITS) return parseInt(this.text.slice(offset, end), 10);
+    return sign === DASH ? -value : value;
+  }
+
+  /**
+   * The text from `offset` to `end` as a string of its own. V8 makes a
+   * slice of SLICE_MIN_LENGTH or more characters a view into the whole
+   * text, so a DesiredState holding one such value (a long address, a
+   * scheduler name) would keep the whole file alive, 1 MB for a large
+   * config, and the agent's heap grows to a multiple of what it keeps.
+   * Slicing a concatenation copies the characters out first.
+   */
+  copy(offset: number, end: number): string {
+    const slice = this.text.slice(offset, end);
+    return end - offset < SLICE_MIN_LENGTH ? slice : ` ${slice}`.slice(1);
   }
 
   skipSpaces(offset: number, end: number): number {
@@ -248,9 +307,10 @@ class Scanner {
   /** The block node (mapping or list) whose first line is the current line, starting at `offset`. */
   blockNode(offset: number): void {
     const end = this.lineEnd[this.line] ?? 0;
-    if (this.isItemDash(offset, end)) this.blockSeq(offset);
-    else if (this.keyEnd(offset, end) >= 0) this.blockMap(offset);
-    else throw NOT_SIMPLE;
+    if (this.isItemDash(offset, end)) return this.blockSeq(offset);
+    const colon = this.keyEnd(offset, end);
+    if (colon < 0) throw NOT_SIMPLE;
+    this.blockMap(offset, colon);
   }
 
   /**
@@ -287,7 +347,8 @@ class Scanner {
     return this.outlined ? { start: offset } : null;
   }
 
-  blockMap(offset: number): void {
+  /** `colon`: where the first key ends (keyEnd, which the caller ran to tell a mapping). */
+  blockMap(offset: number, colon: number): void {
     this.enter();
     const indent = offset - (this.lineStart[this.line] ?? 0);
     const value: Record<string, unknown> = {};
@@ -295,7 +356,7 @@ class Scanner {
     let keyStart = offset;
     for (;;) {
       const end = this.lineEnd[this.line] ?? 0;
-      const colon = this.keyEnd(keyStart, end);
+      if (keyStart !== offset) colon = this.keyEnd(keyStart, end);
       if (colon < 0) throw NOT_SIMPLE;
       const key = this.key(keyStart, colon, value);
       this.blockValue(this.skipSpaces(colon + 1, end), end, indent, true);
@@ -321,7 +382,8 @@ class Scanner {
     for (;;) {
       const end = this.lineEnd[this.line] ?? 0;
       const start = this.skipSpaces(dash + 1, end);
-      if (start < end && this.keyEnd(start, end) >= 0) this.blockMap(start);
+      const colon = start < end ? this.keyEnd(start, end) : -1;
+      if (colon >= 0) this.blockMap(start, colon);
       else if (this.isItemDash(start, end)) throw NOT_SIMPLE; // a list in a list item
       else this.blockValue(start, end, indent, false);
       value.push(this.value);
@@ -352,7 +414,7 @@ class Scanner {
     const quote = this.charAt(offset);
     const close = this.text.indexOf(quote === DQUOTE ? '"' : "'", offset + 1);
     if (close < 0 || close >= end) throw NOT_SIMPLE;
-    const text = this.text.slice(offset + 1, close);
+    const text = this.copy(offset + 1, close);
     if (quote === DQUOTE && text.indexOf('\\') >= 0) throw NOT_SIMPLE;
     const after = close + 1;
     if (after < end) {
@@ -387,7 +449,7 @@ class Scanner {
       last = i;
     }
     if (inFlow && i >= end) throw NOT_SIMPLE; // a flow collection that goes on to the next line
-    this.value = resolvePlain(this.text.slice(offset, last + 1));
+    this.value = this.decimal(offset, last + 1) ?? resolvePlain(this.copy(offset, last + 1));
     this.outline = this.leaf(offset);
     this.after = last + 1;
   }

@@ -138,9 +138,17 @@ export function ipv4ToUint32(ip: string): number {
   return n;
 }
 
-/** 0xc612000a -> '198.18.0.10'. */
+/* Octets as text, with and without the dot that follows all but the last. */
+const OCTETS = Array.from({ length: 256 }, (_, i) => String(i));
+const OCTETS_DOT = OCTETS.map((o) => `${o}.`);
+
+/**
+ * 0xc612000a -> '198.18.0.10'. From tables of the octets' text: a reload
+ * formats every backend's address read from the maps (16,000 in a large
+ * config), and this makes half the intermediate strings a template does.
+ */
 export function uint32ToIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+  return OCTETS_DOT[n >>> 24]! + OCTETS_DOT[(n >>> 16) & 0xff]! + OCTETS_DOT[(n >>> 8) & 0xff]! + OCTETS[n & 0xff]!;
 }
 
 export function parseMac(mac: string): Buffer {
@@ -179,12 +187,6 @@ function writeText(struct: string, f: FieldSpec, v: unknown, buf: Buffer, at: nu
   bytes.copy(buf, at);
 }
 
-function readText(f: FieldSpec, buf: Buffer, at: number): string {
-  const field = buf.subarray(at, at + (f.count ?? 1));
-  const end = field.indexOf(0);
-  return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
-}
-
 interface PadSpec {
   readonly c: string;
   readonly offset: number;
@@ -211,6 +213,12 @@ export interface StructCodec<T> extends StructDescriptor {
   /** Writes `value` into `buf` at `offset` (padding is zeroed); returns `buf`. */
   encodeInto(value: T, buf: Buffer, offset?: number): Buffer;
   decode(buf: Uint8Array, offset?: number): T;
+  /**
+   * Each field on its own, read in place from a struct at `offset` in
+   * `buf` (unchecked beyond the Buffer's own bounds): for scans of many
+   * entries that need a few fields and no object per entry.
+   */
+  readonly read: { readonly [K in keyof T]-?: (buf: Buffer, offset: number) => T[K] };
 }
 
 function fail(struct: string, field: string, msg: string): never {
@@ -268,25 +276,46 @@ function writeScalar(struct: string, f: FieldSpec, v: unknown, buf: Buffer, at: 
   }
 }
 
-function readScalar(f: FieldSpec, buf: Buffer, at: number): number | bigint | string {
-  switch (f.kind) {
+/** Reads one field of a struct at `offset` + the field's offset. */
+type FieldReader = (buf: Buffer, offset: number) => unknown;
+
+/*
+ * One closure per kind (not one switch per read): a scan that reads a field
+ * of thousands of entries then calls one small function at one call site,
+ * which V8 inlines.
+ */
+function scalarReader(kind: Exclude<FieldKind, 'char'>, at: number): FieldReader {
+  switch (kind) {
     case 'u8':
-      return buf.readUInt8(at);
+      return (buf, offset) => buf.readUInt8(offset + at);
     case 'u16':
-      return buf.readUInt16LE(at);
+      return (buf, offset) => buf.readUInt16LE(offset + at);
     case 'u32':
-      return buf.readUInt32LE(at);
+      return (buf, offset) => buf.readUInt32LE(offset + at);
     case 'u64':
-      return buf.readBigUInt64LE(at);
+      return (buf, offset) => buf.readBigUInt64LE(offset + at);
     case 'be16':
-      return buf.readUInt16BE(at);
+      return (buf, offset) => buf.readUInt16BE(offset + at);
     case 'ipv4':
-      return uint32ToIpv4(buf.readUInt32BE(at));
+      return (buf, offset) => uint32ToIpv4(buf.readUInt32BE(offset + at));
     case 'mac':
-      return formatMac(buf.subarray(at, at + 6));
-    case 'char':
-      throw new Error('char arrays are read whole (readText)');
+      return (buf, offset) => formatMac(buf.subarray(offset + at, offset + at + 6));
   }
+}
+
+function fieldReader(f: FieldSpec): FieldReader {
+  const count = f.count ?? 1;
+  if (f.kind === 'char') {
+    return (buf, offset) => {
+      const field = buf.subarray(offset + f.offset, offset + f.offset + count);
+      const end = field.indexOf(0);
+      return field.subarray(0, end === -1 ? field.length : end).toString('utf8');
+    };
+  }
+  if (f.count === undefined) return scalarReader(f.kind, f.offset);
+  const width = KIND_SIZE[f.kind];
+  const items = Array.from({ length: count }, (_, i) => scalarReader(f.kind as Exclude<FieldKind, 'char'>, f.offset + i * width));
+  return (buf, offset) => items.map((read) => read(buf, offset));
 }
 
 function asBuffer(b: Uint8Array): Buffer {
@@ -340,6 +369,7 @@ function defineStruct<T extends object>(name: string, size: number, specs: reado
     return buf;
   };
 
+  const readers = specs.map((f) => [f.ts, fieldReader(f)] as const);
   return Object.freeze({
     name,
     size,
@@ -354,18 +384,10 @@ function defineStruct<T extends object>(name: string, size: number, specs: reado
         throw new CodecError('ERR_CODEC_BUFFER', `${name}: need ${size} bytes at offset ${offset}, buffer has ${buf.length}`);
       }
       const out: Record<string, unknown> = {};
-      for (const f of specs) {
-        if (f.kind === 'char') {
-          out[f.ts] = readText(f, buf, offset + f.offset);
-        } else if (f.count === undefined) {
-          out[f.ts] = readScalar(f, buf, offset + f.offset);
-        } else {
-          const width = KIND_SIZE[f.kind];
-          out[f.ts] = Array.from({ length: f.count }, (_, i) => readScalar(f, buf, offset + f.offset + i * width));
-        }
-      }
+      for (const [ts, read] of readers) out[ts] = read(buf, offset);
       return out as T;
     },
+    read: Object.freeze(Object.fromEntries(readers)) as StructCodec<T>['read'],
   });
 }
 
@@ -521,6 +543,13 @@ function snatToRaw(v: LbSnatPool): LbSnatPoolRaw {
   const addrs = Array.from({ length: LB_MAX_SNAT_ADDRS }, (_, i) => v.addrs[i] ?? '0.0.0.0');
   return { addrs, addrCount: v.addrs.length, portMin: v.portMin, portMax: v.portMax, reuseAfterNs: v.reuseAfterNs };
 }
+function decodeSnatPool(buf: Uint8Array, offset = 0): LbSnatPool {
+  const raw = lbSnatPoolRaw.decode(buf, offset);
+  if (raw.addrCount > LB_MAX_SNAT_ADDRS) {
+    throw new CodecError('ERR_CODEC_VALUE', `lb_snat_pool.addr_count: ${raw.addrCount} > ${LB_MAX_SNAT_ADDRS}`);
+  }
+  return { addrs: raw.addrs.slice(0, raw.addrCount), portMin: raw.portMin, portMax: raw.portMax, reuseAfterNs: raw.reuseAfterNs };
+}
 export const lbSnatPool: StructCodec<LbSnatPool> = Object.freeze({
   name: lbSnatPoolRaw.name,
   size: lbSnatPoolRaw.size,
@@ -529,13 +558,13 @@ export const lbSnatPool: StructCodec<LbSnatPool> = Object.freeze({
   padding: lbSnatPoolRaw.padding,
   encode: (v: LbSnatPool): Buffer => lbSnatPoolRaw.encode(snatToRaw(v)),
   encodeInto: (v: LbSnatPool, buf: Buffer, offset = 0): Buffer => lbSnatPoolRaw.encodeInto(snatToRaw(v), buf, offset),
-  decode: (buf: Uint8Array, offset = 0): LbSnatPool => {
-    const raw = lbSnatPoolRaw.decode(buf, offset);
-    if (raw.addrCount > LB_MAX_SNAT_ADDRS) {
-      throw new CodecError('ERR_CODEC_VALUE', `lb_snat_pool.addr_count: ${raw.addrCount} > ${LB_MAX_SNAT_ADDRS}`);
-    }
-    return { addrs: raw.addrs.slice(0, raw.addrCount), portMin: raw.portMin, portMax: raw.portMax, reuseAfterNs: raw.reuseAfterNs };
-  },
+  decode: decodeSnatPool,
+  read: Object.freeze({
+    addrs: (buf: Buffer, offset: number) => decodeSnatPool(buf, offset).addrs,
+    portMin: lbSnatPoolRaw.read.portMin,
+    portMax: lbSnatPoolRaw.read.portMax,
+    reuseAfterNs: lbSnatPoolRaw.read.reuseAfterNs,
+  }),
 });
 
 /** struct lb_traffic: per-CPU counters of a service or a backend. */

@@ -4,8 +4,10 @@
  * status view and the tests all go through it.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { BpfMap, BPF_MAP_TYPE_ARRAY, type PackedChunk } from '../kernel/bpf-map.js';
 import type { BpfObject } from '../kernel/bpf-object.js';
+import { KernelError } from '../kernel/errors.js';
 import {
   COUNTER_NAMES,
   LB_CNT_MAX,
@@ -38,6 +40,8 @@ import {
 } from './codecs.js';
 import { numPossibleCpus } from '../kernel/libbpf.js';
 
+const { EINTR } = os.constants.errno;
+
 /* Entries per batch lookup when reading whole maps: few syscalls, small buffers. */
 const BATCH_CHUNK = 8192;
 
@@ -65,6 +69,16 @@ export const DATAPATH_MAP_NAMES = [
 export type DatapathMapName = (typeof DATAPATH_MAP_NAMES)[number];
 
 export type DatapathCounters = Record<string, bigint>;
+
+/** Chunks of one walk as one: entry i of the walk at i * keySize and i * valueBufferSize. */
+function joinChunks(chunks: readonly PackedChunk[], map: BpfMap): PackedChunk {
+  if (chunks.length === 1) return chunks[0]!;
+  return {
+    keys: Buffer.concat(chunks.map((c) => c.keys.subarray(0, c.count * map.keySize))),
+    values: Buffer.concat(chunks.map((c) => c.values.subarray(0, c.count * map.valueBufferSize))),
+    count: chunks.reduce((sum, c) => sum + c.count, 0),
+  };
+}
 
 export class DatapathMaps {
   private constructor(private readonly maps: Readonly<Record<DatapathMapName, BpfMap>>) {}
@@ -190,6 +204,29 @@ export class DatapathMaps {
     return innerId && decodeU32(innerId);
   }
 
+  /**
+   * schedulerTableId for many services: service id -> inner map id, for
+   * the services whose slot holds a table. One batch read of lb_sched
+   * where the kernel's batch walk skips empty slots (Linux 6.14 and the
+   * stable kernels it went back to); an older kernel stops the walk at the
+   * first empty slot with EINTR, and then each service is looked up alone.
+   */
+  schedulerTableIds(serviceIds: Iterable<number>): Map<number, number> {
+    const out = new Map<number, number>();
+    try {
+      this.scan(this.maps.lb_sched, (keys, keyAt, values, valueAt) => out.set(decodeU32(keys, keyAt), decodeU32(values, valueAt)));
+      return out;
+    } catch (err) {
+      if (!(err instanceof KernelError && err.errno === EINTR)) throw err;
+      out.clear();
+      for (const serviceId of serviceIds) {
+        const innerId = this.schedulerTableId(serviceId);
+        if (innerId !== undefined) out.set(serviceId, innerId);
+      }
+      return out;
+    }
+  }
+
   /** An fd on the service's current table map, keeping it alive after a swap; the caller closes it. */
   openSchedulerTable(serviceId: number): BpfMap | undefined {
     const innerId = this.schedulerTableId(serviceId);
@@ -251,22 +288,21 @@ export class DatapathMaps {
   }
 
   /**
-   * lb_backends up to id `maxId`, read with batch lookups (an array walks
-   * in id order, so the walk stops there); entries decoded on demand.
+   * lb_backends from id 0 to `maxId` as one packed chunk (entry i is id i,
+   * at i * lbBackend.size), read with batch lookups sized to end there: an
+   * array walks in id order. Empty for a negative `maxId`.
    */
-  backendReader(maxId: number): (id: number) => LbBackend | undefined {
+  backendsUpTo(maxId: number): PackedChunk {
     const chunks: PackedChunk[] = [];
-    for (const chunk of this.maps.lb_backends.lookupBatchPacked({ chunk: BATCH_CHUNK })) {
-      chunks.push(chunk);
-      if (decodeU32(chunk.keys, (chunk.count - 1) * 4) >= maxId) break;
+    let count = 0;
+    if (maxId >= 0) {
+      for (const chunk of this.maps.lb_backends.lookupBatchPacked({ chunk: maxId + 1 })) {
+        chunks.push(chunk);
+        count += chunk.count;
+        if (count > maxId) break;
+      }
     }
-    // Array keys come back in order from 0: id i is entry i of the walk.
-    const size = lbBackend.size;
-    return (id) => {
-      const chunk = chunks[Math.floor(id / BATCH_CHUNK)];
-      const i = id % BATCH_CHUNK;
-      return chunk && i < chunk.count ? lbBackend.decode(chunk.values, i * size) : undefined;
-    };
+    return joinChunks(chunks, this.maps.lb_backends);
   }
 
   putSnatPool(pool: LbSnatPool): void {
@@ -285,18 +321,16 @@ export class DatapathMaps {
   /** lb_addrs: address -> LbAddrRole bits. */
   addresses(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const chunk of this.maps.lb_addrs.lookupBatch()) {
-      chunk.keys.forEach((key, i) => out.set(decodeIpv4Key(key), decodeU32(chunk.values[i]!)));
-    }
+    this.scan(this.maps.lb_addrs, (keys, keyAt, values, valueAt) => out.set(decodeIpv4Key(keys, keyAt), decodeU32(values, valueAt)));
     return out;
   }
 
   /** lb_services: every (key, id) entry. */
   services(): { key: LbServiceKey; id: number }[] {
     const out: { key: LbServiceKey; id: number }[] = [];
-    for (const chunk of this.maps.lb_services.lookupBatch()) {
-      chunk.keys.forEach((key, i) => out.push({ key: lbServiceKey.decode(key), id: lbService.decode(chunk.values[i]!).id }));
-    }
+    this.scan(this.maps.lb_services, (keys, keyAt, values, valueAt) =>
+      out.push({ key: lbServiceKey.decode(keys, keyAt), id: lbService.read.id(values, valueAt) }),
+    );
     return out;
   }
 
@@ -328,6 +362,16 @@ export class DatapathMaps {
     return this.decodeAll(this.maps.lb_be_meta, lbBackendMeta.decode);
   }
 
+  /**
+   * Every lb_be_meta record as one packed chunk (keys: __u32 backend ids;
+   * values: lb_backend_meta at i * lbBackendMeta.size), in the hash's
+   * order: for a scan of all records that reads fields in place
+   * (lbBackendMeta.read) rather than decoding each into an object.
+   */
+  backendMetaRecords(): PackedChunk {
+    return joinChunks([...this.maps.lb_be_meta.lookupBatchPacked({ chunk: BATCH_CHUNK })], this.maps.lb_be_meta);
+  }
+
   backendMeta(backendId: number): LbBackendMeta | undefined {
     const value = this.maps.lb_be_meta.lookup(encodeU32(backendId));
     return value && lbBackendMeta.decode(value);
@@ -348,9 +392,9 @@ export class DatapathMaps {
   /** Addresses the agent added to an interface -> ifindex. */
   announced(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const chunk of this.maps.lb_announced.lookupBatch()) {
-      chunk.keys.forEach((key, i) => out.set(decodeIpv4Key(key), lbAnnounced.decode(chunk.values[i]!).ifindex));
-    }
+    this.scan(this.maps.lb_announced, (keys, keyAt, values, valueAt) =>
+      out.set(decodeIpv4Key(keys, keyAt), lbAnnounced.read.ifindex(values, valueAt)),
+    );
     return out;
   }
 
@@ -373,13 +417,18 @@ export class DatapathMaps {
     this.maps.lb_agent.update(encodeU32(0), lbAgentRecord.encode(record));
   }
 
-  /** A map keyed by __u32, decoded at offsets (no Buffer per entry). */
+  /** A map keyed by __u32, decoded at offsets. */
   private decodeAll<T>(map: BpfMap, decode: (buf: Uint8Array, offset: number) => T): Map<number, T> {
     const out = new Map<number, T>();
-    for (const { keys, values, count } of map.lookupBatchPacked({ chunk: BATCH_CHUNK })) {
-      for (let i = 0; i < count; i++) out.set(decodeU32(keys, i * 4), decode(values, i * map.valueBufferSize));
-    }
+    this.scan(map, (keys, keyAt, values, valueAt) => out.set(decodeU32(keys, keyAt), decode(values, valueAt)));
     return out;
+  }
+
+  /** Every entry of a whole-map batch read, at its offsets in the packed chunks: no Buffer per entry. */
+  private scan(map: BpfMap, visit: (keys: Buffer, keyAt: number, values: Buffer, valueAt: number) => void): void {
+    for (const { keys, values, count } of map.lookupBatchPacked({ chunk: BATCH_CHUNK })) {
+      for (let i = 0; i < count; i++) visit(keys, i * map.keySize, values, i * map.valueBufferSize);
+    }
   }
 
   /* ---- runtime-owned ---- */

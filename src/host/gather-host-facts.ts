@@ -5,10 +5,10 @@
  * host's interfaces under `nsenter --net` (PLATFORM.md).
  */
 import type { HostFacts } from '../config/check-host-facts.js';
-import { listIpv4Addresses } from './interface-addresses.js';
-import { listInterfaces } from './list-interfaces.js';
+import { listInterfacesAndAddresses } from './interface-addresses.js';
 
+/** Both from one `ip -j addr show`, which lists every interface, with addresses or without. */
 export async function gatherHostFacts(): Promise<HostFacts> {
-  const [interfaces, addresses] = await Promise.all([listInterfaces(), listIpv4Addresses()]);
+  const { interfaces, addresses } = await listInterfacesAndAddresses();
   return { interfaces: interfaces.map((i) => i.ifname), localAddresses: [...new Set(addresses.map((a) => a.address))] };
 }

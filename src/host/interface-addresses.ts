@@ -1,5 +1,6 @@
 /**
- * IPv4 addresses of the current network namespace: listing them, and adding
+ * IPv4 addresses of the current network namespace: listing them (with the
+ * interfaces, for the config's host checks, from the same listing), and adding
  * or removing the /32s through which the host answers ARP for VIPs and SNAT
  * addresses (`vip_announce: arp`). Add and remove are idempotent and say
  * whether they changed anything, so the agent records only what it added
@@ -8,6 +9,7 @@
 import { ipv4ToNumber } from '../model/ipv4.js';
 import { HostError } from './host-error.js';
 import { runIpBatch, runIpJson } from './ip-command.js';
+import type { HostInterface } from './list-interfaces.js';
 
 export interface InterfaceAddress {
   readonly ifname: string;
@@ -19,37 +21,58 @@ export interface InterfaceAddress {
 
 const LIST_ARGS = ['-4', 'addr', 'show'];
 
+/* Every interface, whatever its addresses: what gatherHostFacts needs from one process. */
+const ALL_ARGS = ['addr', 'show'];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function malformed(what: string): HostError {
-  return new HostError('EHOST_IP_OUTPUT', ['ip', '-j', ...LIST_ARGS], what);
+export interface InterfaceListing {
+  readonly interfaces: readonly HostInterface[];
+  /** IPv4 only, in listing order. */
+  readonly addresses: readonly InterfaceAddress[];
 }
 
-/** Every IPv4 address on every interface, in the order `ip -j -4 addr show` lists them. */
-export async function listIpv4Addresses(): Promise<InterfaceAddress[]> {
-  const links = await runIpJson(LIST_ARGS);
+/** The interfaces and IPv4 addresses in the JSON of `ip -j [-4] addr show` (`args`, for errors). */
+function parseListing(links: unknown, args: readonly string[]): InterfaceListing {
+  const malformed = (what: string): HostError => new HostError('EHOST_IP_OUTPUT', ['ip', '-j', ...args], what);
   if (!Array.isArray(links)) throw malformed('expected a JSON array of interfaces');
-  const out: InterfaceAddress[] = [];
+  const interfaces: HostInterface[] = [];
+  const addresses: InterfaceAddress[] = [];
   for (const link of links) {
-    // Some iproute2 versions print `{}` for an interface the -4 filter leaves empty.
-    if (!isRecord(link) || link['addr_info'] === undefined) continue;
+    if (!isRecord(link)) continue;
     const { ifname, ifindex, addr_info: addrInfo } = link;
-    if (typeof ifname !== 'string' || typeof ifindex !== 'number' || !Array.isArray(addrInfo)) {
+    // Some iproute2 versions print `{}` for an interface the -4 filter leaves empty.
+    if (ifname === undefined && addrInfo === undefined) continue;
+    if (typeof ifname !== 'string' || typeof ifindex !== 'number' || !(addrInfo === undefined || Array.isArray(addrInfo))) {
       throw malformed(`interface entry without ifname, ifindex or addr_info: ${JSON.stringify(link)}`);
     }
-    for (const info of addrInfo) {
+    interfaces.push({ ifname, ifindex });
+    for (const info of addrInfo ?? []) {
       if (!isRecord(info) || info['family'] !== 'inet') continue;
       const { local, prefixlen } = info;
       if (typeof local !== 'string' || typeof prefixlen !== 'number') {
         throw malformed(`address entry of ${ifname} without local or prefixlen: ${JSON.stringify(info)}`);
       }
-      out.push({ ifname, ifindex, address: local, prefixLength: prefixlen });
+      addresses.push({ ifname, ifindex, address: local, prefixLength: prefixlen });
     }
   }
-  return out;
+  return { interfaces, addresses };
+}
+
+/** Every IPv4 address on every interface, in the order `ip -j -4 addr show` lists them. */
+export async function listIpv4Addresses(): Promise<InterfaceAddress[]> {
+  return [...parseListing(await runIpJson(LIST_ARGS), LIST_ARGS).addresses];
+}
+
+/**
+ * Every interface and every IPv4 address, from one `ip -j addr show`: one
+ * child process per reload rather than one for links and one for addresses,
+ * since starting a process costs the agent milliseconds of its main thread.
+ */
+export async function listInterfacesAndAddresses(): Promise<InterfaceListing> {
+  return parseListing(await runIpJson(ALL_ARGS), ALL_ARGS);
 }
 
 /* `ip` would read "198.18.0.1/24" as a prefix and "-x" as who knows what: only a dotted quad may reach it. */

@@ -7,7 +7,7 @@
  * in the YAML does not matter). Values are deeply frozen. Pure data: built by
  * src/config/build-desired-state.ts, read by the planner and the loops.
  */
-import { compareIpv4 } from './ipv4.js';
+import { compareIpv4, ipv4ToNumber } from './ipv4.js';
 
 export type XdpMode = 'auto' | 'native' | 'generic';
 export type VipAnnounce = 'arp' | 'none';
@@ -98,6 +98,18 @@ export function serviceId(vip: string, port: number, protocol: Protocol): Servic
 
 export function backendId(address: string, port: number): BackendId {
   return `${address}:${port}`;
+}
+
+/**
+ * A backend's identity as a number where it can be one (a dotted quad and
+ * a port 0..65535: address * 2^16 + port, below 2^48), else its BackendId.
+ * Two keys are equal exactly when the BackendIds are; a number is cheaper
+ * to make and to hash than a string for each of the tens of thousands of
+ * backends that every reload checks and pairs up. `n`: the address as
+ * ipv4ToNumber makes it, for a caller that has it already.
+ */
+export function endpointKey(address: string, port: number, n: number | undefined = ipv4ToNumber(address)): number | BackendId {
+  return n !== undefined && Number.isInteger(port) && port >= 0 && port <= 0xffff ? n * 0x10000 + port : backendId(address, port);
 }
 
 function splitId(id: string): [string, number, string] {

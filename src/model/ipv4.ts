@@ -43,7 +43,11 @@ export function compareIpv4(a: string, b: string): number {
  */
 export function nonUnicastReason(address: string): string | undefined {
   const n = ipv4ToNumber(address);
-  if (n === undefined) return 'is not an IPv4 address';
+  return n === undefined ? 'is not an IPv4 address' : nonUnicastReasonOf(n);
+}
+
+/** nonUnicastReason of an address already made a number (ipv4ToNumber), for callers that need the number too. */
+export function nonUnicastReasonOf(n: number): string | undefined {
   const first = Math.floor(n / 0x1000000);
   if (n === 0xffffffff) return 'is the broadcast address';
   if (first === 0) return 'is in 0.0.0.0/8 ("this network")';

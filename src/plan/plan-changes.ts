@@ -17,8 +17,16 @@
  * reports it as retained and the agent plans again later.
  */
 import { LbAddrRole } from '../datapath/codecs.js';
-import { serviceId, type BackendId, type DesiredState, type ServiceId, type ServiceState } from '../model/desired-state.js';
-import { IdAllocator } from './allocate-ids.js';
+import {
+  endpointKey,
+  serviceId,
+  type BackendId,
+  type BackendState,
+  type DesiredState,
+  type ServiceId,
+  type ServiceState,
+} from '../model/desired-state.js';
+import { IdAllocator, IdSet } from './allocate-ids.js';
 import type { LiveBackend, LiveService, LiveSnatPool, LiveState } from './live-state.js';
 import { PHASE_ORDER, type Operation, type TableBackend, type TableSpec } from './operations.js';
 import { tableDigest } from './table-digest.js';
@@ -67,10 +75,38 @@ export function addressesLeaving(desired: DesiredState, live: LiveState): string
   return [...live.addresses.keys()].filter((a) => !wanted.has(a));
 }
 
-function eligibleBackends(service: ServiceState, nums: ReadonlyMap<BackendId, number>, ctx: PlanContext): TableBackend[] {
-  return service.backends
-    .filter((b) => b.state === 'active' && b.weight > 0 && (ctx.isHealthy?.(service.id, b.id) ?? true))
-    .map((b) => ({ id: nums.get(b.id)!, key: b.id, weight: b.weight }));
+/**
+ * How a service's desired backends find their live records: by content
+ * (address and port). Returns the live record of the `i`th desired backend.
+ *
+ * A service whose records, in id order, are its desired backends in order
+ * (as a plan from scratch numbers them, and as they stay until a backend
+ * is added) is paired position by position: that is the same pairing when
+ * the desired backends are distinct, which their order (DesiredState sorts
+ * them by identity) lets a check of neighbours prove. Any other service is
+ * paired through a map by endpointKey. Pairing every backend of a large
+ * config through maps was a tenth of a reload.
+ */
+function pairBackends(
+  desired: readonly BackendState[],
+  live: readonly LiveBackend[],
+): (backend: BackendState, i: number) => LiveBackend | undefined {
+  let inOrder = desired.length === live.length;
+  for (let i = 0; inOrder && i < desired.length; i++) {
+    const d = desired[i]!;
+    const l = live[i]!;
+    const prev = desired[i - 1];
+    inOrder = d.port === l.port && d.address === l.address && !(prev !== undefined && prev.port === d.port && prev.address === d.address);
+  }
+  if (inOrder) return (_, i) => live[i];
+  const byKey = new Map<number | string, LiveBackend>();
+  for (const b of live) byKey.set(endpointKey(b.address, b.port), b);
+  return (backend) => byKey.get(endpointKey(backend.address, backend.port));
+}
+
+/** Whether a backend takes new flows, i.e. gets slots in its service's table. */
+function isEligible(service: ServiceState, backend: BackendState, ctx: PlanContext): boolean {
+  return backend.state === 'active' && backend.weight > 0 && (ctx.isHealthy?.(service.id, backend.id) ?? true);
 }
 
 function samePool(a: LiveSnatPool | null, b: LiveSnatPool): boolean {
@@ -101,10 +137,10 @@ export function planChanges(desired: DesiredState, live: LiveState, ctx: PlanCon
     if (list) list.push(b);
     else backendsOf.set(b.serviceNum, [b]);
   }
-  const serviceIds = new IdAllocator(new Set(live.services.map((s) => s.num)), ctx.limits.maxServices);
-  const backendIds = new IdAllocator(new Set(live.backends.map((b) => b.num)), ctx.limits.maxBackends);
-  const keptServiceNums = new Set<number>();
-  const keptBackendNums = new Set<number>();
+  const serviceIds = new IdAllocator(IdSet.of(live.services, (s) => s.num), ctx.limits.maxServices);
+  const backendIds = new IdAllocator(IdSet.of(live.backends, (b) => b.num, ctx.limits.maxBackends), ctx.limits.maxBackends);
+  const keptServiceNums = new IdSet();
+  const keptBackendNums = new IdSet(ctx.limits.maxBackends);
 
   for (const service of desired.services) {
     const was = liveById.get(service.id);
@@ -114,16 +150,18 @@ export function planChanges(desired: DesiredState, live: LiveState, ctx: PlanCon
       continue;
     }
     keptServiceNums.add(num);
-    const liveBackends = new Map((was ? backendsOf.get(was.num) ?? [] : []).map((b) => [`${b.address}:${b.port}`, b]));
-    const nums = new Map<BackendId, number>();
-    for (const backend of service.backends) {
-      const old = liveBackends.get(backend.id);
+    const liveOf = pairBackends(service.backends, (was && backendsOf.get(was.num)) ?? []);
+    const eligible: TableBackend[] = [];
+    let numbered = true;
+    for (let i = 0; i < service.backends.length; i++) {
+      const backend = service.backends[i]!;
+      const old = liveOf(backend, i);
       const bnum = old?.num ?? backendIds.take();
       if (bnum === undefined) {
         errors.push(`service ${service.name}: backend ${backend.id}: no free backend id, lb_backends holds at most ${ctx.limits.maxBackends}`);
+        numbered = false;
         continue;
       }
-      nums.set(backend.id, bnum);
       keptBackendNums.add(bnum);
       const change =
         old === undefined ? 'add' : old.weight !== backend.weight || old.state !== backend.state ? 'update' : old.published ? null : 'repair';
@@ -140,10 +178,10 @@ export function planChanges(desired: DesiredState, live: LiveState, ctx: PlanCon
           change,
         });
       }
+      if (isEligible(service, backend, ctx)) eligible.push({ id: bnum, key: backend.id, weight: backend.weight });
     }
-    if (nums.size !== service.backends.length) continue;
+    if (!numbered) continue;
 
-    const eligible = eligibleBackends(service, nums, ctx);
     const digest = tableDigest(service.scheduler, eligible);
     const table: TableSpec | null =
       was === undefined || !was.tablePublished || was.tableDigest !== digest ? { scheduler: service.scheduler, backends: eligible, digest } : null;

@@ -33,7 +33,9 @@ import {
   lbServiceMeta,
   lbAgentRecord,
   perCpuStride,
+  uint32ToIpv4,
   type LbConn,
+  type StructCodec,
   type LbTraffic,
 } from '../../src/datapath/codecs.js';
 
@@ -221,7 +223,29 @@ describe('struct codecs: bytes', () => {
   });
 });
 
+describe('struct codecs: fields read in place', () => {
+  it('each field reads what decode gives for it, at any offset', () => {
+    for (const codec of STRUCT_CODECS as readonly StructCodec<object>[]) {
+      const at = 8;
+      const buf = Buffer.from(Array.from({ length: at + codec.size }, (_, i) => (i * 37 + 11) & 0xff));
+      // A pool lists at most LB_MAX_SNAT_ADDRS addresses (decode refuses more).
+      if (codec.name === 'lb_snat_pool') buf.writeUInt32LE(3, at + codec.fields['addr_count']!);
+      const decoded = codec.decode(buf, at) as Record<string, unknown>;
+      const read = codec.read as Record<string, (b: Buffer, offset: number) => unknown>;
+      assert.deepEqual(Object.keys(read).sort(), Object.keys(decoded).sort(), codec.name);
+      for (const [key, value] of Object.entries(decoded)) assert.deepEqual(read[key]!(buf, at), value, `${codec.name}.${key}`);
+    }
+  });
+});
+
 describe('small values', () => {
+  it('formats addresses as dotted quads', () => {
+    for (const n of [0, 1, 0xc612000a, 0xc6123f7f, 0x7f000001, 0xffffffff]) {
+      assert.equal(uint32ToIpv4(n), `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`);
+      assert.equal(ipv4ToUint32(uint32ToIpv4(n)), n);
+    }
+  });
+
   it('u32/u64 host order, IPv4 keys network order', () => {
     assert.equal(encodeU32(0x01020304).toString('hex'), '04030201');
     assert.equal(decodeU32(Buffer.from('04030201', 'hex')), 0x01020304);

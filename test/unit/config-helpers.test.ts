@@ -27,10 +27,15 @@ describe('parseDuration', () => {
     assert.equal(parseDuration('2h'), 7_200_000);
     assert.equal(parseDuration('0.4ms'), 0);
     assert.equal(parseDuration('0s'), 0);
+    // Digits beyond nanoseconds are ignored; leading zeros are digits like any other.
+    assert.equal(parseDuration('1.0000000009999s'), 1000);
+    assert.equal(parseDuration('007.5ms'), 8);
   });
 
   it('rejects anything else, bare numbers included', () => {
-    for (const bad of ['2', '', 's', '2 s', '2S', '1d', '-1s', '1.s', '.5s', '1e3ms']) assert.equal(parseDuration(bad), undefined, bad);
+    for (const bad of ['2', '', 's', '2 s', '2S', '1d', '-1s', '1.s', '.5s', '1e3ms', '1..5s', '1.5.5s', '1mss', ' 1s', '1s ', '1constructor', '1toString']) {
+      assert.equal(parseDuration(bad), undefined, bad);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { formatIssue, parseConfig, type ConfigIssue, type ParseEnv, type ParseResult } from '../../src/config/index.js';
+import { formatIssue, parseConfig, parseConfigText, type ConfigIssue, type ParseEnv, type ParseResult } from '../../src/config/index.js';
 import { loadDocument } from '../../src/config/load-config.js';
 import { parseLoadedConfig } from '../../src/config/parse-config.js';
 import type { DesiredState } from '../../src/model/index.js';
@@ -20,11 +20,13 @@ function ok(result: ParseResult): { state: DesiredState; warnings: readonly Conf
 /**
  * parseConfig, held to the same checks over the `yaml` document API's
  * reading of the text: whichever reader load-config.ts picks for a file,
- * the result (state, issues, positions) is the same.
+ * the result (state, issues, positions) is the same. And to the two-step
+ * form the agent uses (parseConfigText, then the host checks).
  */
 function parse(text: string, file: string, env: ParseEnv): ParseResult {
   const result = parseConfig(text, file, env);
   assert.deepEqual(result, parseLoadedConfig(loadDocument(text, file), file, env), `the two readers disagree on:\n${text}`);
+  assert.deepEqual(parseConfigText(text, file, env)(env.host), result, `parseConfigText disagrees on:\n${text}`);
   return result;
 }
 

@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/index.js';
 import {
+  backendId,
   compareBackendIds,
   compareServiceIds,
   deepFreeze,
+  endpointKey,
+  ipv4ToNumber,
   nonUnicastReason,
+  nonUnicastReasonOf,
   restartOnlyChanges,
   RESTART_ONLY_SETTINGS,
   type DesiredState,
@@ -67,7 +71,29 @@ describe('identities and order', () => {
     ]);
   });
 
+  it('keys a backend by a number where it can, equal exactly when the backend ids are', () => {
+    const cases: [string, number][] = [
+      ['198.18.0.2', 80],
+      ['198.18.0.2', 8080],
+      ['198.18.0.3', 80],
+      ['255.255.255.255', 65535],
+      ['0.0.0.0', 0],
+      ['198.18.0.2', 65536],
+      ['198.18.0.2', 1.5],
+      ['198.018.0.2', 80],
+      ['host', 80],
+    ];
+    for (const [a, pa] of cases) {
+      for (const [b, pb] of cases) assert.equal(endpointKey(a, pa) === endpointKey(b, pb), backendId(a, pa) === backendId(b, pb), `${a}:${pa} ${b}:${pb}`);
+    }
+    assert.equal(endpointKey('198.18.0.2', 80), 0xc6120002 * 0x10000 + 80);
+    assert.equal(endpointKey('198.18.0.2', 80, ipv4ToNumber('198.18.0.2')), endpointKey('198.18.0.2', 80));
+  });
+
   it('classifies addresses that cannot be VIPs, backends or SNAT addresses', () => {
+    for (const address of ['198.18.0.10', '127.0.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '240.0.0.1']) {
+      assert.equal(nonUnicastReasonOf(ipv4ToNumber(address)!), nonUnicastReason(address), address);
+    }
     assert.equal(nonUnicastReason('198.18.0.10'), undefined);
     assert.match(nonUnicastReason('127.0.0.1') ?? '', /loopback/);
     assert.match(nonUnicastReason('0.0.0.0') ?? '', /0\.0\.0\.0\/8/);

@@ -7,10 +7,12 @@ import {
   PHASE_ORDER,
   describePlan,
   planChanges,
+  tableDigest,
   type LiveState,
   type Operation,
   type PlanContext,
 } from '../../src/plan/index.js';
+import { IdAllocator, IdSet } from '../../src/plan/allocate-ids.js';
 import { desiredState, type TestConfig, type TestService } from '../support/desired-config.js';
 import { desiredView, liveView, simulateApply } from '../support/simulate-apply.js';
 
@@ -123,6 +125,16 @@ describe('planChanges: against what it published', () => {
     assert.equal(backend.address, '198.18.0.6');
     assert.equal(service.name, 'web');
     assert.deepEqual(service.table!.backends.map((b) => b.key), ['198.18.0.2:80', '198.18.0.3:80', '198.18.0.6:80']);
+  });
+
+  it('pairs backends by content when their ids are not in address order', () => {
+    // 198.18.0.1 sorts first but gets the next free id, after 0.2 and 0.3.
+    const edited: TestConfig = { services: [{ ...WEB, backends: [{ address: '198.18.0.1' }, ...WEB.backends] }, DNS] };
+    const after = simulateApply(live, plan(edited, live));
+    assert.deepEqual(plan(edited, after), []);
+    const weighed: TestConfig = { services: [{ ...WEB, backends: [{ address: '198.18.0.1' }, { address: '198.18.0.2', weight: 3 }, WEB.backends[1]!] }, DNS] };
+    const ops = plan(weighed, after).filter((o) => o.kind === 'put-backend');
+    assert.deepEqual(ops.map((o) => [o.change, o.address, o.weight]), [['update', '198.18.0.2', 3]]);
   });
 
   it('removing one backend republishes the table first, then deletes the backend', () => {
@@ -312,5 +324,27 @@ describe('planChanges: properties over random configs', () => {
       }),
       { numRuns: 150 },
     );
+  });
+});
+
+describe('tableDigest', () => {
+  it('is the digest tables were published with, so an upgraded agent leaves them alone', () => {
+    // Computed by the streaming implementation these digests were first stored with.
+    const backends = [
+      { id: 0, key: '198.18.0.2:80', weight: 1 },
+      { id: 17, key: '198.18.0.10:8080', weight: 65535 },
+    ];
+    assert.equal(tableDigest('maglev', backends), '33f03a6c07d850b3');
+    assert.equal(tableDigest('round_robin', []), '036c8db5e3e58615');
+    assert.equal(tableDigest('weighted_round_robin', [{ id: 65535, key: 'bäckend:1', weight: 0 }]), '36032fb3053547ad');
+  });
+});
+
+describe('IdSet and IdAllocator', () => {
+  it('hands out the lowest free ids below the capacity, and takes ids beyond its size', () => {
+    const used = IdSet.of([{ num: 0 }, { num: 2 }, { num: 70_000 }], (r) => r.num, 4);
+    assert.ok(used.has(70_000) && used.has(2) && !used.has(1) && !used.has(3));
+    const ids = new IdAllocator(used, 5);
+    assert.deepEqual([ids.take(), ids.take(), ids.take(), ids.take()], [1, 3, 4, undefined]);
   });
 });
