@@ -15,7 +15,6 @@ import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/agent/logger.js';
-import { realTimers, type Timers } from '../../src/agent/timers.js';
 import { parseConfig } from '../../src/config/index.js';
 import { HealthChecker } from '../../src/loops/health-checker.js';
 import { healthTargets } from '../../src/loops/health-targets.js';
@@ -25,6 +24,7 @@ import { probeBackend } from '../../src/loops/probe-backend.js';
 import { probeHttp } from '../../src/loops/probe-http.js';
 import { probeTcp } from '../../src/loops/probe-tcp.js';
 import { reportToParent } from '../support/netns.js';
+import { countingTimers } from '../support/counting-timers.js';
 
 export const ROLE_ENV = 'XDP4SLB_HEALTH_ROLE';
 /** cases, server: the address to listen on. */
@@ -64,26 +64,6 @@ export type StampedEvent = ChildEvent & { t: number };
 function print(event: ChildEvent): void {
   const stamped: StampedEvent = { ...event, t: performance.timeOrigin + performance.now() };
   process.stdout.write(`${JSON.stringify(stamped)}\n`);
-}
-
-/** Real timers that count the pending ones. */
-function countingTimers(): Timers & { readonly live: Set<unknown> } {
-  const live = new Set<unknown>();
-  return {
-    live,
-    setTimeout(callback, ms) {
-      const handle = realTimers.setTimeout(() => {
-        live.delete(handle);
-        callback();
-      }, ms);
-      live.add(handle);
-      return handle;
-    },
-    clearTimeout(handle) {
-      live.delete(handle);
-      realTimers.clearTimeout(handle);
-    },
-  };
 }
 
 /** A server with a count of its open connections. */

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { realTimers, type Timers } from '../../src/agent/timers.js';
 import { watchConfigFile, type ConfigWatcher } from '../../src/agent/watch-config.js';
+import { countingTimers } from '../support/counting-timers.js';
 
 const DEBOUNCE_MS = 100;
 /** Upper bound from a change on disk to onChange (DESIGN: reloads are prompt). */
@@ -20,25 +20,6 @@ const BURST_DEBOUNCE_MS = 300;
 const root = mkdtempSync(join(tmpdir(), 'xdp4slb-watch-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** Real timers that remember which are still pending. */
-function countingTimers(): Timers & { live: Set<unknown> } {
-  const live = new Set<unknown>();
-  return {
-    live,
-    setTimeout(callback, ms) {
-      const handle: unknown = realTimers.setTimeout(() => {
-        live.delete(handle);
-        callback();
-      }, ms);
-      live.add(handle);
-      return handle;
-    },
-    clearTimeout(handle) {
-      live.delete(handle);
-      realTimers.clearTimeout(handle);
-    },
-  };
-}
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 2 * DETECT_MS): Promise<void> {
   const deadline = performance.now() + timeoutMs;
