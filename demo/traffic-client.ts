@@ -13,6 +13,20 @@
  * JSON line per request as it ends: { answer, port } or { failure, port },
  * port being the socket's local port (a new port: the connection was lost
  * and another opened). The argument TIMEOUT_MS (default: as above) bounds each request.
+ *
+ *   node traffic-client.js stream URL INTERVAL_MS [TIMEOUT_MS]
+ * the same, but each request on a connection of its own (keep-alive off):
+ * continuous load whose every request is a new flow.
+ *
+ *   node traffic-client.js open URL COUNT
+ * opens COUNT keep-alive connections at once, one request on each; prints
+ * { answers, failures, ports } (ports: the local ports) when all have ended,
+ * then keeps the connections open until SIGTERM or SIGINT.
+ *
+ *   node traffic-client.js rate URL SECONDS [CONCURRENCY]
+ * short connections (keep-alive off) one after another, on CONCURRENCY
+ * (default 1) loops at once, for SECONDS; prints { connections, failed,
+ * failures, seconds } (failures: the first 20 reasons).
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -49,18 +63,28 @@ function udpAsk(host: string, port: number): Promise<string> {
   });
 }
 
-/* One keep-alive connection, a request every intervalMs, one JSON line per request, until a signal. */
-async function hold(url: string, intervalMs: number, timeoutMs: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  let stopping = false;
-  let wake: (() => void) | undefined;
-  const stop = (): void => {
-    stopping = true;
-    wake?.();
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  while (!stopping) {
+/** Resolves on SIGTERM or SIGINT; `stopped()` says whether one has come. */
+function untilSignal(): { signalled: Promise<void>; stopped: () => boolean } {
+  let stopped = false;
+  const signalled = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      stopped = true;
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return { signalled, stopped: () => stopped };
+}
+
+/*
+ * A request every intervalMs, one JSON line per request, until a signal:
+ * on one keep-alive connection (hold), or each on a new one (stream).
+ */
+async function repeat(url: string, intervalMs: number, timeoutMs: number, keepAlive: boolean): Promise<void> {
+  const agent = keepAlive ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
+  const { signalled, stopped } = untilSignal();
+  while (!stopped()) {
     let port: number | undefined;
     try {
       const answer = await httpGet(url, agent, timeoutMs, (p) => (port = p));
@@ -68,21 +92,69 @@ async function hold(url: string, intervalMs: number, timeoutMs: number): Promise
     } catch (err) {
       process.stdout.write(`${JSON.stringify({ failure: (err as Error).message, port })}\n`);
     }
-    if (stopping) break;
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, intervalMs);
-    });
-    wake = undefined;
+    if (stopped()) break;
+    await Promise.race([signalled, new Promise((resolve) => setTimeout(resolve, intervalMs))]);
   }
+  if (agent) agent.destroy();
+}
+
+/* COUNT connections opened at once, one request each, held open until a signal. */
+async function open(url: string, count: number): Promise<void> {
+  const { signalled } = untilSignal();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  const answers: string[] = [];
+  const failures: string[] = [];
+  const ports: number[] = [];
+  await Promise.all(
+    Array.from({ length: count }, () =>
+      httpGet(url, agent, TIMEOUT_MS, (port) => port !== undefined && ports.push(port)).then(
+        (answer) => answers.push(answer),
+        (err: Error) => failures.push(err.message),
+      ),
+    ),
+  );
+  process.stdout.write(`${JSON.stringify({ answers, failures, ports })}\n`);
+  await signalled;
   agent.destroy();
+}
+
+/* Short connections back to back on `concurrency` loops for `seconds`. */
+async function rate(url: string, seconds: number, concurrency: number): Promise<void> {
+  const until = Date.now() + seconds * 1_000;
+  let connections = 0;
+  let failed = 0;
+  const failures: string[] = [];
+  const loop = async (): Promise<void> => {
+    while (Date.now() < until) {
+      connections++;
+      try {
+        await httpGet(url, false);
+      } catch (err) {
+        failed++;
+        if (failures.length < 20) failures.push((err as Error).message);
+      }
+    }
+  };
+  const started = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  process.stdout.write(`${JSON.stringify({ connections, failed, failures, seconds: (Date.now() - started) / 1_000 })}\n`);
 }
 
 async function main(): Promise<void> {
   const [mode, ...args] = process.argv.slice(2);
-  if (mode === 'hold') {
+  if (mode === 'hold' || mode === 'stream') {
     const [url, interval, timeout] = args;
-    await hold(url!, Number(interval), timeout === undefined ? TIMEOUT_MS : Number(timeout));
+    await repeat(url!, Number(interval), timeout === undefined ? TIMEOUT_MS : Number(timeout), mode === 'hold');
+    return;
+  }
+  if (mode === 'open') {
+    const [url, count] = args;
+    await open(url!, Number(count));
+    return;
+  }
+  if (mode === 'rate') {
+    const [url, seconds, concurrency] = args;
+    await rate(url!, Number(seconds), Number(concurrency ?? 1));
     return;
   }
   const answers: string[] = [];
@@ -103,7 +175,9 @@ async function main(): Promise<void> {
     const [host, port, count] = args;
     for (let i = 0; i < Number(count); i++) await record(() => udpAsk(host!, Number(port)));
   } else {
-    throw new Error(`usage: traffic-client.js http URL COUNT [keepalive] | udp HOST PORT COUNT | hold URL INTERVAL_MS [TIMEOUT_MS]`);
+    throw new Error(
+      'usage: traffic-client.js http URL COUNT [keepalive] | udp HOST PORT COUNT | hold|stream URL INTERVAL_MS [TIMEOUT_MS] | open URL COUNT | rate URL SECONDS [CONCURRENCY]',
+    );
   }
   process.stdout.write(`${JSON.stringify({ answers, failures })}\n`);
 }
