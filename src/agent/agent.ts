@@ -10,6 +10,10 @@
  * rejected with one structured log event and nothing live changes. A failed
  * apply is rolled back (apply-plan.ts) and logged with the operation and
  * errno. Stopping the agent leaves the datapath forwarding; `down` stops it.
+ *
+ * Metrics (src/metrics/) are served on metrics.listen from the first apply
+ * on; every reload pass is counted there, and the listener follows the
+ * address of each applied file (a failure to listen is logged, never fatal).
  */
 import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
@@ -29,6 +33,11 @@ import { monotonicClock } from '../loops/loop-context.js';
 import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { AgentMetrics, type ReloadRecord } from '../metrics/agent-metrics.js';
+import { configHash } from '../metrics/config-hash.js';
+import type { DatapathSample } from '../metrics/datapath-sample.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { readDatapathSample } from '../metrics/read-datapath-sample.js';
 
 /* Quiet time after a change of the file before reading it: the least the
  * watcher allows, since editors finish a save within it. */
@@ -78,9 +87,13 @@ export class Agent {
   private recheck: unknown;
   private stopped = false;
   private readonly timers: Timers;
+  readonly metrics: AgentMetrics;
+  private readonly metricsServer: MetricsServer;
 
   constructor(private readonly opts: AgentOptions) {
     this.timers = opts.timers ?? realTimers;
+    this.metrics = new AgentMetrics({ sample: () => this.sample() });
+    this.metricsServer = new MetricsServer(this.metrics, opts.log);
   }
 
   /** Load, attach, apply, watch. Throws AgentError('ECONFIG') for an invalid config: nothing is attached then. */
@@ -117,11 +130,13 @@ export class Agent {
       context: { timers: this.timers, clock: monotonicClock, log },
       state,
       onEligibilityChange: (reason) => void this.enqueue('runtime', reason),
+      onGcPass: (stats) => this.metrics.recordGcPass(stats),
     });
     await this.loops.startAndSettle();
     const outcome = await this.reconcile(state, loaded.facts, 'start', loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
     this.loops.startGc();
+    await this.metricsServer.listen(state.metrics);
 
     this.watcher = watchConfigFile(this.opts.configPath, {
       debounceMs: WATCH_DEBOUNCE_MS,
@@ -177,6 +192,7 @@ export class Agent {
     this.recheck = undefined;
     await this.watcher?.close();
     await this.running;
+    await this.metricsServer.close();
     await this.loops?.stop();
     this.session?.close();
     this.session = undefined;
@@ -197,6 +213,7 @@ export class Agent {
         `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
           'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
       );
+      this.metrics.recordReload({ reason, result: 'rejected', loadMs: ms(performance.now() - loadStarted) });
       return 'rejected';
     }
     this.applyLogLevel(loaded.state);
@@ -204,6 +221,7 @@ export class Agent {
     this.loops?.update(loaded.state);
     const outcome = await this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') this.loops?.update(this.live);
+    else if (!this.stopped) await this.metricsServer.listen(loaded.state.metrics);
     return outcome;
   }
 
@@ -217,6 +235,7 @@ export class Agent {
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
+      this.metrics.recordReload({ reason, result: 'rejected', loadMs: started - loadStarted, planMs: planned - started });
       return 'rejected';
     }
     const result = await applyPlan(plan.operations, session.maps, hostAnnouncer);
@@ -229,6 +248,7 @@ export class Agent {
       applyMs: ms(performance.now() - planned),
       durationMs: ms(performance.now() - loadStarted),
     };
+    this.metrics.recordReload({ ...fields, result: result.ok ? 'applied' : 'failed' } satisfies ReloadRecord);
     if (!result.ok) {
       log.error(
         {
@@ -247,6 +267,7 @@ export class Agent {
       );
       return 'failed';
     }
+    if (state !== this.live) this.metrics.setLiveConfig(configHash(state));
     this.live = state;
     this.loops?.setDisabledBackends(disabledBackendIds(state, session.maps));
     if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());
@@ -267,7 +288,24 @@ export class Agent {
     }, RETAINED_RECHECK_MS);
   }
 
+  /** What the metrics read at scrape time; nothing before the datapath is open. */
+  private sample(): DatapathSample | undefined {
+    const { session, loops, live } = this;
+    if (session === undefined || loops === undefined || live === undefined) return undefined;
+    return readDatapathSample({
+      maps: session.maps,
+      runtime: {
+        health: (service, backend) => loops.health.state(service, backend),
+        resolved: (address) => loops.neighbors.resolution(address).state === 'resolved',
+        lastGcPass: loops.lastGcPass,
+      },
+      interface: live.interface,
+      ifindex: session.ifindex,
+    });
+  }
+
   private logRejected(issues: readonly ConfigIssue[], reason: string): void {
+    this.metrics.recordReload({ reason, result: 'rejected' });
     const first = issues[0]!;
     this.opts.log.error(
       { event: 'reload', result: 'rejected', reason, ...issueFields(first), issues: issues.map(issueFields) },

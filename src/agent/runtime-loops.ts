@@ -22,6 +22,8 @@ export interface RuntimeLoopsOptions {
   readonly context: LoopContext;
   readonly state: DesiredState;
   readonly onEligibilityChange: (reason: 'health' | 'neighbors') => void;
+  /** Each completed conntrack GC pass (metrics). */
+  readonly onGcPass?: (stats: GcPassStats) => void;
 }
 
 /* How long start-up waits for the first health round and neighbour refresh
@@ -66,7 +68,7 @@ export class RuntimeLoops {
     });
     // The checker logs each backend's health change itself.
     this.health = new HealthChecker({ context, onChange: () => this.opts.onEligibilityChange('health') });
-    this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled });
+    this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled, onPass: opts.onGcPass });
     this.update(state);
   }
 
