@@ -4,10 +4,10 @@
  *
  * Two kinds of families:
  *  - state read at scrape time (traffic, drops, health, conntrack fill, the
- *    attachment): each family's collect() takes the scrape's DatapathSample,
- *    which is read once per scrape (the first family to collect reads it,
- *    the others reuse it) — no timer, so a scrape never sees figures older
- *    than itself and no read races it;
+ *    attachment): each family computes its series from the scrape's
+ *    DatapathSample (sampled-family.ts), which is read once per scrape (the
+ *    first family reads it, the others reuse it) — no timer, so a scrape
+ *    never sees figures older than itself and no read races it;
  *  - events counted as they happen (reloads, GC passes), which a scrape
  *    could not reconstruct.
  * See README.md "Metrics" for every family.
@@ -15,7 +15,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GcPassStats } from '../loops/conntrack-gc.js';
 import type { DatapathSample } from './datapath-sample.js';
-import { ADMIN_STATES, DIRECTIONS, HEALTH_STATES, METRIC_PREFIX as P, counterLabel, sampleValue } from './metric-names.js';
+import { DIRECTIONS, METRIC_PREFIX as P, counterLabel, sampleValue } from './metric-names.js';
+import { SampledCounter, SampledGauge, type Series } from './sampled-family.js';
 
 /* Seconds: from a sub-millisecond reload of one backend to a large first apply or a GC pass over a million flows. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -66,34 +67,31 @@ export class AgentMetrics {
     this.now = opts.now ?? (() => Date.now() / 1000);
     const registers = [this.registry];
     if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    /** A family of series from the scrape's sample; `fill` calls `put` once per series. */
     const sampled = <N extends string>(
-      make: (config: { name: string; help: string; labelNames: readonly N[]; registers: Registry[]; collect: () => void }) => Gauge<N> | Counter<N>,
+      Family: typeof SampledGauge | typeof SampledCounter,
       name: string,
       help: string,
       labelNames: readonly N[],
       fill: (sample: DatapathSample, put: (labels: Labels<N>, value: number | bigint) => void) => void,
     ): void => {
-      const family: Gauge<N> | Counter<N> = make({
+      new Family<N>({
         name: P + name,
         help,
         labelNames,
         registers,
-        collect: () => {
-          family.reset();
+        series: () => {
           const sample = this.currentSample();
-          if (sample === undefined) return;
-          const put =
-            family instanceof Gauge
-              ? (labels: Labels<N>, value: number | bigint) => family.set(labels, sampleValue(value))
-              : (labels: Labels<N>, value: number | bigint) => family.inc(labels, sampleValue(value));
-          fill(sample, put);
+          const out: Series<N>[] = [];
+          if (sample !== undefined) fill(sample, (labels, value) => out.push({ labels, value: sampleValue(value) }));
+          return out;
         },
       });
     };
     const gauge = <N extends string>(name: string, help: string, labelNames: readonly N[], fill: Parameters<typeof sampled<N>>[4]): void =>
-      sampled((c) => new Gauge<N>(c), name, help, labelNames, fill);
+      sampled(SampledGauge, name, help, labelNames, fill);
     const counter = <N extends string>(name: string, help: string, labelNames: readonly N[], fill: Parameters<typeof sampled<N>>[4]): void =>
-      sampled((c) => new Counter<N>(c), name, help, labelNames, fill);
+      sampled(SampledCounter, name, help, labelNames, fill);
 
     // ---- services
     gauge('service_info', 'A configured service (always 1), with its VIP, port, protocol and scheduler.', ['service', 'vip', 'port', 'protocol', 'scheduler'], (s, put) => {
@@ -137,8 +135,10 @@ export class AgentMetrics {
     gauge('backend_active_connections', 'Flows of a backend in conntrack at the last GC pass.', ['service', 'backend'], (s, put) => {
       for (const b of s.backends) if (b.activeConnections !== undefined) put({ service: b.service, backend: b.backend }, b.activeConnections);
     });
-    gauge('backend_health', 'Health-check state of a backend: 1 for its current state, 0 for the others (unchecked: the service has no health check).', ['service', 'backend', 'state'], (s, put) => {
-      for (const b of s.backends) for (const state of HEALTH_STATES) put({ service: b.service, backend: b.backend, state }, b.health === state ? 1 : 0);
+    // One series per backend, labelled with its current state (not one per possible state: at 16,000
+    // backends that would be 112,000 series of zeroes); a change ends the old series and starts a new one.
+    gauge('backend_health', 'Health-check state of a backend (always 1): healthy, unhealthy, unknown (not probed yet), unchecked (no health check).', ['service', 'backend', 'state'], (s, put) => {
+      for (const b of s.backends) put({ service: b.service, backend: b.backend, state: b.health }, 1);
     });
     gauge('backend_mac_resolved', "1 when the backend's next hop has a MAC the datapath uses, else 0 (it then takes no new flows).", ['service', 'backend'], (s, put) => {
       for (const b of s.backends) put({ service: b.service, backend: b.backend }, b.resolved ? 1 : 0);
@@ -146,8 +146,8 @@ export class AgentMetrics {
     gauge('backend_weight', 'Configured weight of a backend (0 takes no new flows).', ['service', 'backend'], (s, put) => {
       for (const b of s.backends) put({ service: b.service, backend: b.backend }, b.weight);
     });
-    gauge('backend_admin_state', 'Configured state of a backend: 1 for its current state, 0 for the others.', ['service', 'backend', 'state'], (s, put) => {
-      for (const b of s.backends) for (const state of ADMIN_STATES) put({ service: b.service, backend: b.backend, state }, b.admin === state ? 1 : 0);
+    gauge('backend_admin_state', 'Configured state of a backend (always 1): active, draining or disabled.', ['service', 'backend', 'state'], (s, put) => {
+      for (const b of s.backends) put({ service: b.service, backend: b.backend, state: b.admin }, 1);
     });
 
     // ---- datapath counters (lb_counters)

@@ -5,7 +5,6 @@
  * family is bounded by the config, never by clients.
  */
 import { BACKEND_ADMIN_NAMES, IPPROTO_TCP, IPPROTO_UDP, SCHEDULER_NAMES } from '../datapath/codecs.js';
-import type { HealthState } from '../loops/health-checker.js';
 
 /** Every metric family of the agent starts with this. */
 export const METRIC_PREFIX = 'xdp4slb_';
@@ -13,12 +12,6 @@ export const METRIC_PREFIX = 'xdp4slb_';
 /** `direction` label: "in" is client -> backend, "out" is backend -> client (struct lb_traffic). */
 export const DIRECTIONS = ['in', 'out'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
-
-/** `state` label of xdp4slb_backend_health: every value is always exported, 1 for the current one. */
-export const HEALTH_STATES: readonly HealthState[] = ['healthy', 'unhealthy', 'unknown', 'unchecked'];
-
-/** `state` label of xdp4slb_backend_admin_state (the config's `state`). */
-export const ADMIN_STATES = BACKEND_ADMIN_NAMES;
 
 export interface CounterLabel {
   /** Which family the lb_counters slot belongs to. */

@@ -117,17 +117,17 @@ describe('metric families from a sample', () => {
     for (const s of e.samples) for (const label of Object.keys(s.labels)) assert.ok(allowed.has(label), `${s.name} has label ${label}`);
     // Per backend: one series per (service, backend) and direction or state; never more.
     assert.equal(select(e, 'xdp4slb_backend_packets_total').length, 2 * 2);
-    assert.equal(select(e, 'xdp4slb_backend_health').length, 2 * 4);
-    assert.equal(select(e, 'xdp4slb_backend_admin_state').length, 2 * 3);
+    assert.equal(select(e, 'xdp4slb_backend_health').length, 2);
+    assert.equal(select(e, 'xdp4slb_backend_admin_state').length, 2);
   });
 
-  it('health and admin state as state sets, MAC resolution and weight as gauges', async () => {
+  it('health and admin state as one series labelled with the current state; MAC resolution and weight as gauges', async () => {
     const e = await scrape(new AgentMetrics({ sample: () => sample(), processMetrics: false }));
     const states = (name: string, labels: Record<string, string>): Record<string, number> =>
       Object.fromEntries(select(e, name, labels).map((s) => [s.labels['state'], s.value]));
-    assert.deepEqual(states('xdp4slb_backend_health', WEB_RS1), { healthy: 1, unhealthy: 0, unknown: 0, unchecked: 0 });
-    assert.deepEqual(states('xdp4slb_backend_health', WEB_RS2), { healthy: 0, unhealthy: 0, unknown: 1, unchecked: 0 });
-    assert.deepEqual(states('xdp4slb_backend_admin_state', WEB_RS2), { active: 0, draining: 1, disabled: 0 });
+    assert.deepEqual(states('xdp4slb_backend_health', WEB_RS1), { healthy: 1 });
+    assert.deepEqual(states('xdp4slb_backend_health', WEB_RS2), { unknown: 1 });
+    assert.deepEqual(states('xdp4slb_backend_admin_state', WEB_RS2), { draining: 1 });
     assert.equal(value(e, 'xdp4slb_backend_mac_resolved', WEB_RS1), 1);
     assert.equal(value(e, 'xdp4slb_backend_mac_resolved', WEB_RS2), 0);
     assert.equal(value(e, 'xdp4slb_backend_weight', WEB_RS1), 3);
@@ -154,7 +154,7 @@ describe('metric families from a sample', () => {
     });
   });
 
-  it('before the first GC pass: no active connections per backend (rather than zeroes that would be wrong)', async () => {
+  it('before the first GC pass: no active connections or entries, rather than zeroes that would be wrong', async () => {
     const noPass = sample({
       lastGcPass: undefined,
       services: sample().services.map((s) => ({ ...s, activeConnections: undefined })),
@@ -163,8 +163,7 @@ describe('metric families from a sample', () => {
     const e = await scrape(new AgentMetrics({ sample: () => noPass, processMetrics: false }));
     assert.deepEqual(select(e, 'xdp4slb_backend_active_connections'), []);
     assert.deepEqual(select(e, 'xdp4slb_service_active_connections'), []);
-    // A family without labels always has its one series (prom-client): 0 until the first pass.
-    assert.equal(value(e, 'xdp4slb_conntrack_entries'), 0);
+    assert.deepEqual(select(e, 'xdp4slb_conntrack_entries'), []);
     assert.equal(value(e, 'xdp4slb_conntrack_capacity'), 1024);
   });
 
