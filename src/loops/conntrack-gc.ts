@@ -71,7 +71,7 @@ export interface ConntrackGcOptions {
   readonly disabledBackends?: () => ReadonlySet<number>;
   /** Entries per batch read: bounds how long one chunk holds the event loop. */
   readonly chunkEntries?: number;
-  /** Told the figures of every completed pass (metrics count runs and removals per pass, which lastPass alone would miss between scrapes). */
+  /** Each completed pass's figures (for the runtime records and metrics). */
   readonly onPass?: (stats: GcPassStats) => void;
 }
 
@@ -86,7 +86,7 @@ export class ConntrackGc implements BackgroundLoop {
   private readonly context: LoopContext;
   private readonly disabledBackends: () => ReadonlySet<number>;
   private readonly chunkEntries: number;
-  private readonly onPass: ((stats: GcPassStats) => void) | undefined;
+  private readonly onPass: (stats: GcPassStats) => void;
   private settings: GcSettings;
   private owned: OwnedTuples | undefined;
   private timer: unknown;
@@ -101,7 +101,7 @@ export class ConntrackGc implements BackgroundLoop {
     this.settings = options.settings;
     this.disabledBackends = options.disabledBackends ?? (() => NO_BACKENDS);
     this.chunkEntries = options.chunkEntries ?? DEFAULT_CHUNK_ENTRIES;
-    this.onPass = options.onPass;
+    this.onPass = options.onPass ?? (() => undefined);
   }
 
   /** The figures of the last completed pass. */
@@ -174,9 +174,9 @@ export class ConntrackGc implements BackgroundLoop {
     await pass.sweepSnat();
     const stats = pass.stats(Number(clock() - started) / 1e6);
     this.last = stats;
-    this.onPass?.(stats);
     const { scanned, expired, released, purged, orphansFreed, durationMs, entries, capacity } = stats;
     log.debug({ event: 'conntrack-gc', scanned, expired, released, purged, orphansFreed, durationMs, entries, capacity }, 'conntrack GC pass');
+    this.onPass(stats);
     return stats;
   }
 }
