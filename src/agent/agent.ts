@@ -35,7 +35,6 @@ import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import { AgentMetrics, type ReloadRecord } from '../metrics/agent-metrics.js';
-import { configHash } from '../metrics/config-hash.js';
 import type { DatapathSample } from '../metrics/datapath-sample.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { readDatapathSample } from '../metrics/read-datapath-sample.js';
@@ -288,7 +287,6 @@ export class Agent {
       this.records?.reloaded('failed', plan.operations.length);
       return 'failed';
     }
-    if (state !== this.live) this.metrics.setLiveConfig(configHash(state));
     this.live = state;
     this.loops?.setDisabledBackends(disabledBackendIds(state, session.maps));
     if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());

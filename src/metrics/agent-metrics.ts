@@ -54,7 +54,6 @@ export class AgentMetrics {
   private readonly reloads: Counter<'result' | 'reason'>;
   private readonly reloadOk: Gauge;
   private readonly reloadOkTime: Gauge;
-  private readonly configInfo: Gauge<'hash'>;
   private readonly operations: Counter;
   private readonly reloadSeconds: Histogram<'phase'>;
   private readonly gcRuns: Counter;
@@ -164,6 +163,10 @@ export class AgentMetrics {
       put({ interface: s.xdp.interface, mode: s.xdp.mode, configured_mode: s.xdp.configuredMode, program_id: String(s.xdp.programId) }, 1);
     });
 
+    gauge('config_info', 'The live config (always 1): hash is a digest of the normalized config, equal on every balancer running the same config.', ['hash'], (s, put) => {
+      if (s.configDigest !== undefined) put({ hash: s.configDigest }, 1);
+    });
+
     // ---- conntrack and SNAT
     gauge('conntrack_entries', 'Flows in conntrack (lb_ct) at the last GC pass.', [], (s, put) => {
       if (s.lastGcPass) put({}, s.lastGcPass.entries);
@@ -195,12 +198,6 @@ export class AgentMetrics {
     });
     this.reloadOk = new Gauge({ name: `${P}config_last_reload_successful`, help: '1 when the last reload applied, 0 when it was rejected or failed (the previous config stays live).', registers });
     this.reloadOkTime = new Gauge({ name: `${P}config_last_reload_success_timestamp_seconds`, help: 'Unix time of the last reload that applied.', registers });
-    this.configInfo = new Gauge({
-      name: `${P}config_info`,
-      help: 'The live config (always 1): hash is a digest of the normalized config, equal on every balancer running the same config.',
-      labelNames: ['hash'],
-      registers,
-    });
     this.operations = new Counter({ name: `${P}config_operations_applied_total`, help: 'Map operations applied by reloads.', registers });
     this.reloadSeconds = new Histogram({
       name: `${P}config_reload_duration_seconds`,
@@ -240,12 +237,6 @@ export class AgentMetrics {
     ] as const) {
       if (ms !== undefined) this.reloadSeconds.observe({ phase }, ms / 1000);
     }
-  }
-
-  /** The config now live, by its digest (configHash). */
-  setLiveConfig(hash: string): void {
-    this.configInfo.reset();
-    this.configInfo.set({ hash }, 1);
   }
 
   recordGcPass(stats: GcPassStats): void {

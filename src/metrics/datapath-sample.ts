@@ -58,4 +58,6 @@ export interface DatapathSample {
   /** Ports of the SNAT pool (for each address, towards each backend); 0 when no pool is published. */
   readonly snatPoolPorts: number;
   readonly xdp: XdpSample;
+  /** The live config's digest as 16 hex digits (lb_agent_run, as `status` shows it); undefined before the first apply is recorded. */
+  readonly configDigest: string | undefined;
 }

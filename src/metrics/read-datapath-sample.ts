@@ -41,14 +41,22 @@ function readXdp(sources: SampleSources): XdpSample {
   };
 }
 
+/** The highest id of a map keyed by datapath id; -1 when empty. */
+function maxKey(records: ReadonlyMap<number, unknown>): number {
+  let max = -1;
+  for (const id of records.keys()) if (id > max) max = id;
+  return max;
+}
+
 export function readDatapathSample(sources: SampleSources): DatapathSample {
   const { maps, runtime } = sources;
-  const traffic = readTraffic(maps);
   const gc = runtime.lastGcPass;
   const serviceMetas = maps.serviceMetas();
+  const backendMetas = maps.backendMetas();
+  const traffic = readTraffic(maps, maxKey(serviceMetas), maxKey(backendMetas));
   const flowsOfService = new Map<number, number>();
   const backends: BackendSample[] = [];
-  for (const [id, meta] of maps.backendMetas()) {
+  for (const [id, meta] of backendMetas) {
     const service = serviceMetas.get(meta.serviceId);
     if (service === undefined) continue; // a record being replaced by a concurrent apply: the next scrape sees it whole
     const active = gc && (gc.activeByBackend.get(id) ?? 0);
@@ -77,6 +85,7 @@ export function readDatapathSample(sources: SampleSources): DatapathSample {
     });
   }
   const pool = maps.snatPool();
+  const run = maps.agentRun();
   return {
     services,
     backends,
@@ -85,5 +94,6 @@ export function readDatapathSample(sources: SampleSources): DatapathSample {
     lastGcPass: gc,
     snatPoolPorts: pool === undefined || pool.addrs.length === 0 ? 0 : pool.portMax - pool.portMin + 1,
     xdp: readXdp(sources),
+    configDigest: run === undefined || run.appliedNs === 0n ? undefined : run.configDigest.toString(16).padStart(16, '0'),
   };
 }

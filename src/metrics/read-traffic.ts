@@ -1,7 +1,7 @@
 /*
  * Per-CPU traffic counters of every service and backend, summed over CPUs,
- * read at scrape time. The one place that decides how lb_svc_stats and
- * lb_be_stats are read, so that a faster reader replaces it alone.
+ * read at scrape time: one batch walk of lb_svc_stats and one of
+ * lb_be_stats (arrays indexed by datapath id), up to the highest id in use.
  */
 import type { LbTraffic } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
@@ -11,10 +11,17 @@ export interface TrafficReader {
   backend(backendId: number): LbTraffic;
 }
 
-/** Reads each id when asked (one lookup per id: ~1 µs each). */
-export function readTraffic(maps: DatapathMaps): TrafficReader {
+/** Every id up to the highest given (-1: none), read now. */
+export function readTraffic(maps: DatapathMaps, maxServiceId: number, maxBackendId: number): TrafficReader {
+  const services = maps.serviceTrafficUpTo(maxServiceId);
+  const backends = maps.backendTrafficUpTo(maxBackendId);
+  const at = (table: readonly LbTraffic[], id: number, what: string): LbTraffic => {
+    const traffic = table[id];
+    if (traffic === undefined) throw new RangeError(`${what} ${id} is beyond the traffic read`);
+    return traffic;
+  };
   return {
-    service: (id) => maps.serviceTraffic(id),
-    backend: (id) => maps.backendTraffic(id),
+    service: (id) => at(services, id, 'service id'),
+    backend: (id) => at(backends, id, 'backend id'),
   };
 }

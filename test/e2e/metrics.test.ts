@@ -176,8 +176,9 @@ describe('metrics end to end', { timeout: 180_000 }, () => {
       assert.ok(value(e1, 'xdp4slb_config_last_reload_success_timestamp_seconds') >= Math.floor(editedAt));
       assert.ok(value(e1, 'xdp4slb_config_operations_applied_total') >= operationsBefore + (applied.operations as number));
       assert.ok((applied.operations as number) > 0);
-      const secondHash = liveHash(e1);
-      assert.notEqual(secondHash, firstHash);
+      // The digest is recorded (lb_agent_run) once the reload's event-loop turn is over: poll briefly.
+      let secondHash = liveHash(e1);
+      await r.waitUntil('a new config hash', () => (secondHash = liveHash(scrape(r))) !== firstHash, 2_000);
       assert.deepEqual(select(e1, 'xdp4slb_backend_admin_state', be('web', RS2, 80)).map((s) => [s.labels['state'], s.value]), [['draining', 1]]);
       assert.ok(value(e1, 'xdp4slb_config_reload_duration_seconds_count', { phase: 'apply' }) >= 2);
 

@@ -10,10 +10,8 @@ import { describe, it } from 'node:test';
 import { COUNTER_NAMES, type LbTraffic } from '../../src/datapath/codecs.js';
 import type { GcPassStats } from '../../src/loops/conntrack-gc.js';
 import { AgentMetrics } from '../../src/metrics/agent-metrics.js';
-import { configHash } from '../../src/metrics/config-hash.js';
 import type { DatapathSample } from '../../src/metrics/datapath-sample.js';
 import { counterLabel } from '../../src/metrics/metric-names.js';
-import { desiredState } from '../support/desired-config.js';
 import { parseExposition, select, value, type Exposition } from '../support/prometheus-text.js';
 
 function traffic(n: number): LbTraffic {
@@ -45,6 +43,7 @@ function sample(overrides: Partial<DatapathSample> = {}): DatapathSample {
     lastGcPass: GC_PASS,
     snatPoolPorts: 22768,
     xdp: { interface: 'eth0', mode: 'generic', configuredMode: 'auto', programId: 42 },
+    configDigest: '00c0ffee12345678',
     ...overrides,
   };
 }
@@ -141,8 +140,9 @@ describe('metric families from a sample', () => {
     assert.equal(value(e, 'xdp4slb_packets_passed_total', { reason: 'malformed' }), 7);
   });
 
-  it('conntrack, SNAT and the attachment', async () => {
+  it('conntrack, SNAT, the attachment and the live config', async () => {
     const e = await scrape(new AgentMetrics({ sample: () => sample(), processMetrics: false }));
+    assert.deepEqual(select(e, 'xdp4slb_config_info'), [{ name: 'xdp4slb_config_info', labels: { hash: '00c0ffee12345678' }, value: 1 }]);
     assert.equal(value(e, 'xdp4slb_conntrack_entries'), 8);
     assert.equal(value(e, 'xdp4slb_conntrack_capacity'), 1024);
     assert.equal(value(e, 'xdp4slb_snat_ports_in_use', { address: '198.18.0.5' }), 6);
@@ -210,24 +210,6 @@ describe('event families', () => {
     assert.equal(value(e, 'xdp4slb_config_reload_duration_seconds_sum', { phase: 'apply' }), 0.041);
     assert.equal(value(e, 'xdp4slb_config_reload_duration_seconds_bucket', { phase: 'apply', le: '0.05' }), 2);
     assert.equal(value(e, 'xdp4slb_config_reload_duration_seconds_bucket', { phase: 'apply', le: '0.025' }), 1);
-  });
-
-  it('the live config by its hash, one series at a time', async () => {
-    const metrics = new AgentMetrics({ sample: () => undefined, processMetrics: false });
-    const a = configHash(desiredState({ services: [{ name: 'web', vip: '198.18.0.10', backends: [{ address: '198.18.0.2' }] }] }));
-    const b = configHash(desiredState({ services: [{ name: 'web', vip: '198.18.0.10', backends: [{ address: '198.18.0.2', weight: 2 }] }] }));
-    assert.notEqual(a, b);
-    assert.match(a, /^[0-9a-f]{16}$/);
-    metrics.setLiveConfig(a);
-    metrics.setLiveConfig(b);
-    assert.deepEqual(select(await scrape(metrics), 'xdp4slb_config_info'), [{ name: 'xdp4slb_config_info', labels: { hash: b }, value: 1 }]);
-  });
-
-  it('the hash ignores order and defaults written out, as the normalized config does', () => {
-    const rs = [{ address: '198.18.0.2' }, { address: '198.18.0.3' }];
-    const one = desiredState({ services: [{ name: 'web', vip: '198.18.0.10', backends: rs }] });
-    const other = desiredState({ services: [{ name: 'web', vip: '198.18.0.10', backends: [...rs].reverse().map((b) => ({ ...b, weight: 1, state: 'active' as const })) }] });
-    assert.equal(configHash(one), configHash(other));
   });
 
   it('GC passes: runs, removals by reason, orphans, last expired, duration', async () => {
