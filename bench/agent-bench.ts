@@ -19,6 +19,7 @@ import { generateConfig } from './support/generate-config.js';
 import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { machine, machineTable } from './support/machine.js';
 import { agentPid, rssMiB } from './support/agent-process.js';
+import { quantile } from './support/quantile.js';
 
 const SERVICES = 1000;
 const BACKENDS = 16;
@@ -28,10 +29,6 @@ function configFor(edit?: { service: number; backend: number; weight: number }):
   return generateConfig({ services: SERVICES, backendsPerService: BACKENDS, healthChecks: false, ...(edit ? { editWeight: edit } : {}) })
     .replace(/^interface: .*$/m, 'interface: lb0')
     .replace(/^xdp_mode: .*$/m, 'xdp_mode: generic');
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 async function main(): Promise<void> {

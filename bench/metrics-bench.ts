@@ -18,13 +18,10 @@ import { generateConfig } from './support/generate-config.js';
 import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { machine, machineTable } from './support/machine.js';
 import { agentPid, cpuMs } from './support/agent-process.js';
+import { quantile } from './support/quantile.js';
 
 const SERVICES = 1000;
 const BACKENDS = 16;
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
 
 /** One scrape from inside the namespace: the body and curl's total time in ms. */
 function scrape(host: AgentHost): { body: string; ms: number } {
