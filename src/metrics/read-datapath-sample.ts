@@ -56,7 +56,9 @@ export function readDatapathSample(sources: SampleSources): DatapathSample {
   const traffic = readTraffic(maps, maxKey(serviceMetas), maxKey(backendMetas));
   const flowsOfService = new Map<number, number>();
   const backends: BackendSample[] = [];
-  for (const [id, meta] of backendMetas) {
+  // In id order (the hash map's order is arbitrary): a person reading the text finds a service's backends together.
+  for (const id of [...backendMetas.keys()].sort((a, b) => a - b)) {
+    const meta = backendMetas.get(id)!;
     const service = serviceMetas.get(meta.serviceId);
     if (service === undefined) continue; // a record being replaced by a concurrent apply: the next scrape sees it whole
     const active = gc && (gc.activeByBackend.get(id) ?? 0);
@@ -73,7 +75,8 @@ export function readDatapathSample(sources: SampleSources): DatapathSample {
     });
   }
   const services: ServiceSample[] = [];
-  for (const [id, meta] of serviceMetas) {
+  for (const id of [...serviceMetas.keys()].sort((a, b) => a - b)) {
+    const meta = serviceMetas.get(id)!;
     services.push({
       name: meta.name,
       vip: meta.vip,
