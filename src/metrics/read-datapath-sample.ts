@@ -6,6 +6,7 @@
  */
 import { XDP_MODE_NAMES } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { KernelError } from '../kernel/errors.js';
 import { queryXdp } from '../kernel/xdp-attach.js';
 import type { GcPassStats } from '../loops/conntrack-gc.js';
 import type { HealthState } from '../loops/health-checker.js';
@@ -30,9 +31,17 @@ export interface SampleSources {
   readonly ifindex: number;
 }
 
+/** What is attached to the interface now; mode "none" and program 0 when nothing is, or the interface has gone. */
 function readXdp(sources: SampleSources): XdpSample {
   const record = sources.maps.agentRecord();
-  const attached = queryXdp(sources.ifindex);
+  let attached: { mode: string; progId: number };
+  try {
+    attached = queryXdp(sources.ifindex);
+  } catch (err) {
+    // The interface was deleted under the agent: say so in the series instead of failing the whole scrape.
+    if (!(err instanceof KernelError)) throw err;
+    attached = { mode: 'none', progId: 0 };
+  }
   return {
     interface: sources.interface,
     mode: attached.mode,

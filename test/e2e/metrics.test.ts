@@ -11,7 +11,7 @@
  *  2. health, MAC resolution, weight, admin state and the attachment;
  *  3. reloads: an applied edit and a rejected one are counted, the live
  *     config's hash follows the applied one only; a new metrics.listen is
- *     served at once;
+ *     served at once, and one that is not the host's is logged;
  *  4. an agent whose metrics port is already taken logs it, balances all
  *     the same, and serves metrics after the next reload once it is free.
  *
@@ -159,6 +159,14 @@ describe('metrics end to end', { timeout: 180_000 }, () => {
       assert.equal(value(e, 'xdp4slb_service_info', { service: 'dns', vip: VIP, port: String(DNS_PORT), protocol: 'udp', scheduler: 'round_robin' }), 1);
     });
 
+    it('2b. only GET and HEAD of /metrics are served', () => {
+      const r = rig!;
+      const status = (...args: string[]): string => r.topo.exec('lb', 'curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', ...args]).stdout;
+      assert.equal(status(`http://127.0.0.1:${METRICS_PORT}/`), '404');
+      assert.equal(status('-X', 'POST', `http://127.0.0.1:${METRICS_PORT}/metrics`), '405');
+      assert.equal(status('-I', `http://127.0.0.1:${METRICS_PORT}/metrics`), '200');
+    });
+
     it('3. an applied edit and a rejected one are counted; the hash follows the live config; a new listen address is served', async () => {
       const r = rig!;
       const start = scrape(r);
@@ -195,6 +203,13 @@ describe('metrics end to end', { timeout: 180_000 }, () => {
       await r.waitFor((ev) => ev.event === 'metrics' && ev.result === 'listening' && ev.listen === '127.0.0.1:9741', 5_000);
       assert.equal(value(scrape(r, 9741), 'xdp4slb_config_last_reload_successful'), 1);
       assert.equal(fetchMetrics(r, METRICS_PORT).status, 7, 'the old address is closed (curl: connection refused)');
+
+      // An address that is not the host's: logged, and balancing goes on.
+      const unusable = '198.18.0.77:9740';
+      await r.reload(config({ rs2State: 'draining', listen: unusable }));
+      const failed = await r.waitFor((ev) => ev.event === 'metrics' && ev.listen === unusable, 5_000);
+      assert.deepEqual([failed.result, failed.code], ['failed', 'EADDRNOTAVAIL']);
+      assert.deepEqual(r.udp(2).failures, []);
     });
   });
 
