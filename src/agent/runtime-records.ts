@@ -30,6 +30,12 @@ export interface RuntimeView {
   resolution(address: string): NeighborResolution;
 }
 
+/** The maps the records are read from and written to (a narrow type: unit tests pass plain objects). */
+export type RecordMaps = Pick<
+  DatapathMaps,
+  'serviceMetas' | 'backendMetas' | 'backendRuntimes' | 'putBackendRuntimes' | 'deleteBackendRuntimes' | 'putAgentRun'
+>;
+
 /** The `result` of a reload log event. */
 export type ReloadResult = 'applied' | 'rejected' | 'failed';
 
@@ -58,7 +64,7 @@ export function resolutionCode(resolution: NeighborResolution): number {
 }
 
 /** Datapath backend id -> whose it is, from the agent's records of what it published. */
-function readIdentities(maps: DatapathMaps): Map<number, BackendIdentity> {
+function readIdentities(maps: RecordMaps): Map<number, BackendIdentity> {
   const services = new Map<number, ServiceId>();
   for (const [num, meta] of maps.serviceMetas()) services.set(num, serviceId(meta.vip, meta.port, PROTOCOLS.get(meta.proto) ?? 'tcp'));
   const out = new Map<number, BackendIdentity>();
@@ -88,7 +94,7 @@ export class RuntimeRecords {
   private stopped = false;
 
   constructor(
-    private readonly maps: DatapathMaps,
+    private readonly maps: RecordMaps,
     private readonly view: RuntimeView,
     private readonly context: LoopContext,
   ) {
