@@ -13,10 +13,13 @@
  *  3. `conntrack` lists the flows (client, SNAT, backend, state), filtered
  *     by service and limited; an unknown service is an error;
  *  4. after the agent is killed with SIGKILL, `status` still works from the
- *     pins, says the agent is not running, and shows the same counts.
+ *     pins, says the agent is not running, and shows the same counts;
+ *  5. `down` removes the records' pins with the others; `status` then
+ *     says nothing is pinned (exit 3).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeIpv4Key, lbNeigh, type LbTraffic } from '../../src/datapath/codecs.js';
@@ -272,12 +275,16 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
     assert.deepEqual(r.udp(2).failures, []);
   });
 
-  it('with nothing pinned, status and conntrack say so and exit 3', () => {
-    const empty = `${rig!.pinPath}-none`;
+  it('down removes the records with every other pin; then status and conntrack say nothing is pinned (exit 3)', () => {
+    const r = rig!;
+    for (const name of ['lb_be_runtime', 'lb_agent_run']) assert.ok(fs.existsSync(`${r.pinPath}/${name}`), name);
+    const down = r.topo.exec('lb', AGENT, ['down', '--pin-path', r.pinPath]);
+    assert.equal(down.status, 0, down.stderr);
+    assert.equal(fs.existsSync(r.pinPath), false);
     for (const command of ['status', 'conntrack']) {
-      const res = run(command, '--pin-path', empty);
+      const res = run(command, '--pin-path', r.pinPath);
       assert.deepEqual({ status: res.status, stdout: res.stdout }, { status: 3, stdout: '' }, command);
-      assert.match(res.stderr, new RegExp(`nothing pinned under ${empty}`));
+      assert.match(res.stderr, new RegExp(`nothing pinned under ${r.pinPath}`));
     }
   });
 });
