@@ -75,10 +75,6 @@ function readIdentities(maps: RecordMaps): Map<number, BackendIdentity> {
   return out;
 }
 
-function sameRecord(a: LbBackendRuntime, b: LbBackendRuntime): boolean {
-  return a.health === b.health && a.resolution === b.resolution && a.activeConns === b.activeConns && a.changedNs === b.changedNs;
-}
-
 export class RuntimeRecords {
   private identities: Map<number, BackendIdentity> | undefined;
   /** What lb_be_runtime holds, as this agent last wrote (or, at first, found) it. */
@@ -211,15 +207,11 @@ export class RuntimeRecords {
       const before = written.get(id);
       const health = healthCode(this.view.health(who.service, who.backend));
       const resolution = resolutionCode(this.view.resolution(who.address));
-      const changed = before === undefined || before.health !== health || before.resolution !== resolution;
-      const runtime: LbBackendRuntime = {
-        changedNs: changed ? now : before.changedNs,
-        // Until this agent's first GC pass, the last figure recorded stands.
-        activeConns: this.active?.get(id) ?? (this.active === undefined ? (before?.activeConns ?? 0) : 0),
-        health,
-        resolution,
-      };
-      if (before === undefined || !sameRecord(before, runtime)) puts.push({ id, runtime });
+      // Until this agent's first GC pass, the last figure recorded stands.
+      const activeConns = this.active === undefined ? (before?.activeConns ?? 0) : (this.active.get(id) ?? 0);
+      const stateChanged = before === undefined || before.health !== health || before.resolution !== resolution;
+      if (!stateChanged && before.activeConns === activeConns) continue;
+      puts.push({ id, runtime: { changedNs: stateChanged ? now : before.changedNs, activeConns, health, resolution } });
     }
     const gone = [...written.keys()].filter((id) => !this.identities!.has(id));
     if (puts.length > 0) this.maps.putBackendRuntimes(puts);
