@@ -181,8 +181,13 @@ export class RuntimeRecords {
       }
       if (this.runDirty) this.maps.putAgentRun(this.run);
       this.runDirty = false;
-      if (this.backendsDirty) this.flushBackends();
-      this.backendsDirty = false;
+      // Not before the first plan is applied: until then the loops are still
+      // settling, and a restarted agent would overwrite its predecessor's
+      // records with "unknown" for a moment.
+      if (this.backendsDirty && this.run.appliedNs !== 0n) {
+        this.flushBackends();
+        this.backendsDirty = false;
+      }
     } catch (err) {
       // Records are for people and metrics: a failed write must not stop the agent. Kept dirty for the next flush.
       this.context.log.warn({ event: 'runtime-records', err: err instanceof Error ? err.message : String(err) }, 'writing the runtime records failed');

@@ -16,8 +16,7 @@ export interface ConntrackOptions {
 
 export function conntrackCommand(opts: ConntrackOptions, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): number {
   try {
-    const query = { ...(opts.service !== undefined ? { service: opts.service } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) };
-    const read = withPinnedMaps(opts.pinPath, (maps) => readConnections(maps, query));
+    const read = withPinnedMaps(opts.pinPath, (maps) => readConnections(maps, opts));
     if (!read.pinned) {
       stderr.write(`xdp4slb-agent conntrack: ${nothingPinned(opts.pinPath)}\n`);
       return EXIT_NOTHING_PINNED;

@@ -79,14 +79,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return dryRun(config!, pinPath, process.stdout, process.stderr);
     case 'down':
       return takeDownCommand(pinPath, process.stdout, process.stderr);
-    case 'status':
-      return watchStatus({ pinPath, json: parsed.args.json ?? false, watch: parsed.args.watch ?? false, ...(parsed.args.intervalMs !== undefined ? { intervalMs: parsed.args.intervalMs } : {}) });
-    case 'conntrack':
-      return conntrackCommand(
-        { pinPath, ...(parsed.args.service !== undefined ? { service: parsed.args.service } : {}), ...(parsed.args.limit !== undefined ? { limit: parsed.args.limit } : {}) },
-        process.stdout,
-        process.stderr,
-      );
+    case 'status': {
+      const { json = false, watch = false, intervalMs } = parsed.args;
+      return watchStatus({ pinPath, json, watch, ...(intervalMs !== undefined ? { intervalMs } : {}) });
+    }
+    case 'conntrack': {
+      const { service, limit } = parsed.args;
+      const query = { ...(service !== undefined ? { service } : {}), ...(limit !== undefined ? { limit } : {}) };
+      return conntrackCommand({ pinPath, ...query }, process.stdout, process.stderr);
+    }
     case 'run':
       return runAgent({ configPath: config!, pinPath, ...(logLevel !== undefined ? { logLevel } : {}) });
   }

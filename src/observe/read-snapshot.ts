@@ -56,7 +56,7 @@ function readDatapath(maps: DatapathMaps): DatapathStatus | undefined {
   };
 }
 
-export function agentStatus(run: LbAgentRun, alive: boolean): AgentStatus {
+function agentStatus(run: LbAgentRun, alive: boolean): AgentStatus {
   return {
     pid: run.pid,
     running: alive,

@@ -24,6 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeIpv4Key, lbNeigh, type LbTraffic } from '../../src/datapath/codecs.js';
 import type { DatapathMaps } from '../../src/datapath/datapath-maps.js';
+import { readSnapshot } from '../../src/observe/read-snapshot.js';
 import { DNS_PORT, RS1, RS2, Rig, SNAT, VIP, baseConfig, webService, type Server } from '../support/traffic-rig.js';
 
 const AGENT = fileURLToPath(new URL('../../../bin/xdp4slb-agent', import.meta.url));
@@ -199,6 +200,12 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
     );
     // Nothing moves now: the document and an independent read of the maps agree.
     assert.deepEqual(asReported(doc), r.withMaps((maps) => independently(maps, doc)));
+    // A reader that skips the flow-table scan (a metrics scrape) takes the GC's figure instead.
+    const cheap = r.withMaps((maps) => readSnapshot(maps, { scanFlows: false }));
+    assert.deepEqual(
+      { counted: cheap.conntrack.counted, entries: cheap.conntrack.entries, snatInUse: cheap.conntrack.snatInUse.size },
+      { counted: 'gc-record', entries: DATAGRAMS + REQUESTS, snatInUse: 0 },
+    );
 
     const table = run('status', '--pin-path', r.pinPath);
     assert.equal(table.status, 0, table.stderr);

@@ -54,6 +54,15 @@ function world() {
   return { maps, health, resolutions, records, timers, tick: (ns: bigint) => (now += ns) };
 }
 
+const STATE = desiredState({ services: [] });
+
+/** A world whose agent has applied its first plan (backend records are written from then on). */
+function started() {
+  const w = world();
+  w.records.reloaded('applied', 0, STATE);
+  return w;
+}
+
 const gcPass = (active: [number, number][]): GcPassStats => ({
   scanned: 7,
   expired: 2,
@@ -68,8 +77,21 @@ const gcPass = (active: [number, number][]): GcPassStats => ({
 });
 
 describe('RuntimeRecords', () => {
-  it('records every backend once, then only what changes, keeping the time of the last change', () => {
+  it('writes no backend record before the first plan is applied (the loops are still settling)', () => {
     const w = world();
+    w.maps.runtimes.set(0, { changedNs: 7n, activeConns: 9, health: LbHealth.healthy, resolution: LbResolution.resolved });
+    w.records.backendsChanged();
+    w.records.flush();
+    assert.deepEqual(w.maps.puts, []);
+    assert.equal(w.maps.run!.reloadResult, LbReloadResult.none, 'the agent record is written at once');
+    w.records.reloaded('applied', 0, STATE);
+    w.records.flush();
+    assert.deepEqual(w.maps.puts, [[1]], 'then every record that differs');
+    w.records.stop();
+  });
+
+  it('records every backend once, then only what changes, keeping the time of the last change', () => {
+    const w = started();
     w.records.flush();
     assert.deepEqual(w.maps.puts, [[0, 1]]);
     assert.deepEqual(w.maps.runtimes.get(0), { changedNs: 1_000n, activeConns: 0, health: LbHealth.healthy, resolution: LbResolution.resolved });
@@ -100,15 +122,15 @@ describe('RuntimeRecords', () => {
   });
 
   it('a reload that changed something reads the ids again and drops the records of backends gone', () => {
-    const w = world();
+    const w = started();
     w.records.flush();
     w.maps.backends.delete(1);
     w.maps.backends.set(2, meta('198.18.0.4'));
-    w.records.reloaded('applied', 3, desiredState({ services: [] }));
+    w.records.reloaded('applied', 3, STATE);
     w.records.flush();
     assert.deepEqual([...w.maps.runtimes.keys()].sort(), [0, 2]);
     const run = w.maps.run!;
-    assert.deepEqual([run.reloadResult, run.reloadOperations, run.reloadsApplied, run.pid], [LbReloadResult.applied, 3, 1, process.pid]);
+    assert.deepEqual([run.reloadResult, run.reloadOperations, run.reloadsApplied, run.pid], [LbReloadResult.applied, 3, 2, process.pid]);
     assert.match(run.configDigest.toString(16), /^[0-9a-f]+$/);
     assert.notEqual(run.configDigest, 0n);
     w.records.reloaded('rejected', 0);
@@ -118,7 +140,7 @@ describe('RuntimeRecords', () => {
   });
 
   it('a restarted agent adopts the records it finds: unchanged ones are not rewritten', () => {
-    const w = world();
+    const w = started();
     w.maps.runtimes.set(0, { changedNs: 7n, activeConns: 9, health: LbHealth.healthy, resolution: LbResolution.resolved });
     w.maps.runtimes.set(5, { changedNs: 7n, activeConns: 1, health: LbHealth.healthy, resolution: LbResolution.resolved });
     w.records.flush();
@@ -129,7 +151,7 @@ describe('RuntimeRecords', () => {
   });
 
   it('flushes on its own, once per turn of the event loop, and never after stop()', async () => {
-    const w = world();
+    const w = started();
     w.records.backendsChanged();
     w.records.backendsChanged();
     await new Promise((resolve) => setTimeout(resolve, 5));
