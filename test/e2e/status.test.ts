@@ -14,7 +14,9 @@
  *     by service and limited; an unknown service is an error;
  *  4. after the agent is killed with SIGKILL, `status` still works from the
  *     pins, says the agent is not running, and shows the same counts;
- *  5. `down` removes the records' pins with the others; `status` then
+ *  5. pins of an older build, without the record maps: `status` still
+ *     works, and an agent started on them adds the maps and records again;
+ *  6. `down` removes the records' pins with the others; `status` then
  *     says nothing is pinned (exit 3).
  */
 import assert from 'node:assert/strict';
@@ -280,6 +282,26 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
     assert.match(table.stdout, new RegExp(`NOT RUNNING \\(pid ${pid} is gone`));
     // The datapath still forwards without the agent.
     assert.deepEqual(r.udp(2).failures, []);
+  });
+
+  it('pins without the record maps (an older build): status works, and a new agent adds them', async () => {
+    const r = rig!;
+    const before = statusJson(r);
+    for (const name of ['lb_be_runtime', 'lb_agent_run']) fs.unlinkSync(`${r.pinPath}/${name}`);
+    const bare = statusJson(r);
+    assert.equal(bare.agent, null);
+    assert.deepEqual(
+      bare.services.flatMap((s) => s.backends.map((b) => [b.health, b.resolution, b.activeConnections, b.mac])),
+      before.services.flatMap((s) => s.backends.map((b) => [null, null, null, b.mac])),
+    );
+    assert.match(run('status', '--pin-path', r.pinPath).stdout, /agent {6}no agent record/);
+
+    await r.startAgent();
+    await r.waitUntil('the new agent recorded', () => {
+      const doc = statusJson(r);
+      return doc.agent?.running === true && doc.agent.pid !== before.agent!.pid && doc.services.every((s) => s.backends.every((b) => b.resolution === 'resolved'));
+    }, 15_000);
+    assert.equal(backendOf(statusJson(r), 'web', RS1).health, 'healthy');
   });
 
   it('down removes the records with every other pin; then status and conntrack say nothing is pinned (exit 3)', () => {
