@@ -22,6 +22,8 @@ export interface RuntimeLoopsOptions {
   readonly context: LoopContext;
   readonly state: DesiredState;
   readonly onEligibilityChange: (reason: 'health' | 'neighbors') => void;
+  /** What the runtime records show changed: a health status or a resolution (any), or a GC pass ended. */
+  readonly onRecordChange?: (gcPass?: GcPassStats) => void;
 }
 
 /* How long start-up waits for the first health round and neighbour refresh
@@ -65,8 +67,18 @@ export class RuntimeLoops {
       onChange: () => this.neighborsChanged(),
     });
     // The checker logs each backend's health change itself.
-    this.health = new HealthChecker({ context, onChange: () => this.opts.onEligibilityChange('health') });
-    this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled });
+    this.health = new HealthChecker({
+      context,
+      onChange: () => this.opts.onEligibilityChange('health'),
+      onStatusChange: () => this.opts.onRecordChange?.(),
+    });
+    this.gc = new ConntrackGc({
+      maps,
+      context,
+      settings: gcSettings(state),
+      disabledBackends: () => this.disabled,
+      onPass: (stats) => this.opts.onRecordChange?.(stats),
+    });
     this.update(state);
   }
 
@@ -130,6 +142,7 @@ export class RuntimeLoops {
   private neighborsChanged(): void {
     const counts = this.neighborCounts();
     this.opts.context.log.info({ event: 'neighbors', ...counts }, `backend MACs: ${counts.resolved} resolved, ${counts.unresolved} unresolved`);
+    this.opts.onRecordChange?.();
     this.opts.onEligibilityChange('neighbors');
   }
 }
