@@ -114,7 +114,10 @@ async function open(url: string, count: number): Promise<void> {
     ),
   );
   process.stdout.write(`${JSON.stringify({ answers, failures, ports })}\n`);
+  // The agent unrefs its idle sockets: with nothing else pending Node would exit here and close them all.
+  const alive = setInterval(() => undefined, 60_000);
   await signalled;
+  clearInterval(alive);
   agent.destroy();
 }
 
