@@ -21,7 +21,8 @@
  *   node traffic-client.js open URL COUNT
  * opens COUNT keep-alive connections at once, one request on each; prints
  * { answers, failures, ports } (ports: the local ports) when all have ended,
- * then keeps the connections open until SIGTERM or SIGINT.
+ * then keeps the connections open and idle (no TCP keepalive probes within
+ * an hour) until SIGTERM or SIGINT.
  *
  *   node traffic-client.js rate URL SECONDS [CONCURRENCY]
  * short connections (keep-alive off) one after another, on CONCURRENCY
@@ -101,7 +102,9 @@ async function repeat(url: string, intervalMs: number, timeoutMs: number, keepAl
 /* COUNT connections opened at once, one request each, held open until a signal. */
 async function open(url: string, count: number): Promise<void> {
   const { signalled } = untilSignal();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  // Held connections stay idle: TCP keepalive probes (the Agent's keepAliveMsecs, 1 s by default)
+  // would refresh their flows on the balancer every second, so they could never time out there.
+  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 3_600_000, maxSockets: count });
   const answers: string[] = [];
   const failures: string[] = [];
   const ports: number[] = [];
@@ -114,7 +117,10 @@ async function open(url: string, count: number): Promise<void> {
     ),
   );
   process.stdout.write(`${JSON.stringify({ answers, failures, ports })}\n`);
+  // The agent unrefs its idle sockets: with nothing else pending Node would exit here and close them all.
+  const alive = setInterval(() => undefined, 60_000);
   await signalled;
+  clearInterval(alive);
   agent.destroy();
 }
 

@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
+import { readConfigFile } from '../config/read-config-file.js';
 import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
 import { describeOperation, describePlan } from '../plan/index.js';
 import { AgentError } from './agent-error.js';
@@ -140,6 +141,10 @@ export class Agent {
       timers: this.timers,
     });
     await this.watcher.ready;
+    // An edit saved between the first read above and the start of the watch raised no event,
+    // and would stay unapplied until the next one: look at the file once more.
+    const now = await readConfigFile(this.opts.configPath);
+    if (!now.ok || now.text !== loaded.text) void this.reload('file-changed');
   }
 
   /** Re-read the config file and apply it. Concurrent calls are coalesced. */

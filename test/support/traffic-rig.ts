@@ -162,13 +162,24 @@ export class Rig {
     fs.renameSync(tmp, this.configPath);
   }
 
-  /** Start the agent; resolves after its first reconcile, which must have applied. */
-  async startAgent(): Promise<void> {
+  /** Start the agent (again, after killAgent()); resolves with its first reconcile, which must have applied. */
+  async startAgent(): Promise<AgentEvent> {
+    const from = this.events.length;
     const child = this.topo.spawn('lb', AGENT, ['--config', this.configPath, '--pin-path', this.pinPath]);
     this.agent = child;
     readAgentEvents(child, (e) => this.events.push(e));
-    const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000);
+    const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000, from);
     assert.equal(started.result, 'applied', this.log());
+    return started;
+  }
+
+  /** SIGKILL the agent, as a crash would: nothing of its shutdown runs, the pinned datapath stays. */
+  async killAgent(): Promise<void> {
+    const agent = this.agent;
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return;
+    const exited = new Promise((resolve) => agent.once('exit', resolve));
+    agent.kill('SIGKILL');
+    await exited;
   }
 
   /** The first event from index `from` on that matches. */
@@ -294,9 +305,9 @@ export class Rig {
     return new Holder(this.spawnClient(['stream', URL_, String(intervalMs), String(timeoutMs)]));
   }
 
-  /** demo/traffic-client.js with these arguments, running in the client's namespace until destroy() at the latest. */
-  spawnClient(args: readonly string[], host = 'client'): ChildProcess {
-    return this.topo.spawn(host, process.execPath, [CLIENT, ...args]);
+  /** demo/traffic-client.js with these arguments (and environment, e.g. CLIENT_TIMEOUT_MS), running in the client's namespace until destroy() at the latest. */
+  spawnClient(args: readonly string[], host = 'client', env: NodeJS.ProcessEnv = {}): ChildProcess {
+    return this.topo.spawn(host, process.execPath, [CLIENT, ...args], env);
   }
 
   /** SIGTERM to the agent (SIGKILL after 5 s): it exits and leaves the datapath forwarding. */
