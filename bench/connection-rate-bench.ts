@@ -84,7 +84,7 @@ Captures on both servers count SYNs that reused a SNAT tuple seen earlier in the
 server refused because the tuple's previous connection was still in TIME_WAIT (answered with an
 ACK; the client resets and sends the SYN again). Client, servers, agent and captures share the
 machine's 2 cores: the client is the bottleneck, so this is a floor for the datapath, not its limit
-(see "Datapath" for the cost per packet).
+(see "Datapath cost per packet").
 
 | XDP mode | connections | connections/s | failed | new flows rs-1 / rs-2 | SYNs at the servers | on a reused tuple | refused (TIME_WAIT) | SYN retransmissions | datapath drops |
 |---|---|---|---|---|---|---|---|---|---|
