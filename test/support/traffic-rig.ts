@@ -70,6 +70,11 @@ export function webService(backends: readonly Server[], extra: Partial<TestServi
   };
 }
 
+/** A UDP service on the VIP's DNS port, round robin. */
+export function dnsService(backends: readonly Server[]): TestService {
+  return { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: backends.map((s) => ({ address: s.address, port: DNS_PORT })) };
+}
+
 export function baseConfig(mode: XdpMode, services: TestService[], extra: Record<string, unknown> = {}): TestConfig {
   return {
     interface: 'eth0',
@@ -294,17 +299,26 @@ export class Rig {
     return this.topo.spawn(host, process.execPath, [CLIENT, ...args]);
   }
 
-  async destroy(): Promise<void> {
+  /** SIGTERM to the agent (SIGKILL after 5 s): it exits and leaves the datapath forwarding. */
+  async stopAgent(): Promise<void> {
     const agent = this.agent;
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      const exited = new Promise((resolve) => agent.once('exit', resolve));
-      agent.kill('SIGTERM');
-      const timer = setTimeout(() => agent.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return;
+    const exited = new Promise((resolve) => agent.once('exit', resolve));
+    agent.kill('SIGTERM');
+    const timer = setTimeout(() => agent.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** `xdp4slb-agent down` on the balancer. */
+  down(): { status: number | null; stdout: string; stderr: string } {
+    return this.topo.exec('lb', AGENT, ['down', '--pin-path', this.pinPath]);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stopAgent();
     try {
-      this.topo.exec('lb', AGENT, ['down', '--pin-path', this.pinPath]);
+      this.down();
     } finally {
       this.topo.destroy();
       fs.rmSync(this.pinPath, { recursive: true, force: true });
