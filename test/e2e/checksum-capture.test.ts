@@ -20,7 +20,7 @@ import { verifyChecksums } from '../support/checksum.js';
 import { Capture } from '../support/capture.js';
 import { parseFrame, type ParsedFrame } from '../support/packet.js';
 import type { PcapRecord } from '../support/pcap.js';
-import { DNS_PORT, RS1, RS2, Rig, SNAT, VIP, assertAlternating, baseConfig, webService } from '../support/traffic-rig.js';
+import { DNS_PORT, RS1, RS2, Rig, SNAT, VIP, assertAlternating, baseConfig, dnsService, webService } from '../support/traffic-rig.js';
 
 const REQUESTS = 6;
 const DATAGRAMS = 4;
@@ -69,7 +69,7 @@ describe('2. checksums of rewritten packets, from captures (native XDP, TX check
     r.writeConfig(
       baseConfig('native', [
         webService([RS1, RS2]),
-        { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: [RS1, RS2].map((s) => ({ address: s.address, port: DNS_PORT })) },
+        dnsService([RS1, RS2]),
       ]),
     );
     await r.startAgent();
