@@ -45,7 +45,7 @@ function row(mode: XdpMode, o: RateOutcome): string {
   const s = o.syns!;
   const drops = Object.values(o.counters).reduce((a, b) => a + b, 0);
   const flows = [RS1, RS2].map((b) => count(o.newFlows[b.address] ?? 0)).join(' / ');
-  return `| ${mode} | ${count(o.connections)} in ${o.seconds.toFixed(1)} s | **${count(Math.round(o.connections / o.seconds))}** | ${o.failed}${o.failures.length ? ` (${[...new Set(o.failures)].join(', ')})` : ''} | ${flows} | ${count(s.syns)} | ${count(s.reusedTuples)} (${share(s.reusedTuples, s.syns)}) | ${count(s.refusedByTimeWait)} (${share(s.refusedByTimeWait, s.syns)}) | ${count(s.retransmittedSyns)} | ${drops} |`;
+  return `| ${mode} | ${count(o.connections)} in ${o.seconds.toFixed(1)} s | **${count(Math.round(o.connections / o.seconds))}** | ${o.failed}${o.failures.length ? ` (${[...new Set(o.failures)].join(', ')})` : ''} | ${flows} | ${count(s.syns)} | ${count(s.reusedTuples)} (${share(s.reusedTuples, s.syns)}) | ${count(s.refusedByTimeWait)} (${share(s.refusedByTimeWait, s.syns)}) | ${count(s.retransmittedSyns)} | ${count(o.captureDropped ?? 0)} | ${drops} |`;
 }
 
 async function main(): Promise<void> {
@@ -82,12 +82,14 @@ connections (keep-alive off, one request each) on ${concurrency} loops for ${sec
 (demo/backend-server.js) close first, so they hold each connection's tuple in TIME_WAIT for 60 s.
 Captures on both servers count SYNs that reused a SNAT tuple seen earlier in the run, and SYNs a
 server refused because the tuple's previous connection was still in TIME_WAIT (answered with an
-ACK; the client resets and sends the SYN again). Client, servers, agent and captures share the
-machine's 2 cores: the client is the bottleneck, so this is a floor for the datapath, not its limit
-(see "Datapath cost per packet").
+ACK; the client resets and sends the SYN again); they are lower bounds where the captures missed
+packets (tcpdump's kernel drop count). The datapath sends the SYN resent after such a refusal to
+the same backend on the same tuple, where it is accepted (README, "Limits and sizing"). Client,
+servers, agent and captures share the machine's 2 cores: the client is the bottleneck, so this is a
+floor for the datapath, not its limit (see "Datapath cost per packet").
 
-| XDP mode | connections | connections/s | failed | new flows rs-1 / rs-2 | SYNs at the servers | on a reused tuple | refused (TIME_WAIT) | SYN retransmissions | datapath drops |
-|---|---|---|---|---|---|---|---|---|---|
+| XDP mode | connections | connections/s | failed | new flows rs-1 / rs-2 | SYNs at the servers | on a reused tuple | refused (TIME_WAIT) | SYN retransmissions | packets the captures missed | datapath drops |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 ### Machine

@@ -12,10 +12,14 @@ import type { Topology } from '../../demo/topology.js';
 import { LINKTYPE_ETHERNET, parsePcap, type PcapRecord } from './pcap.js';
 
 export class Capture {
+  /** Packets the kernel dropped before tcpdump read them (its own count, known after stop()). */
+  dropped = 0;
+
   private constructor(
     private readonly child: ChildProcess,
     readonly file: string,
     private readonly exited: Promise<void>,
+    private readonly stderr: () => string,
   ) {}
 
   /**
@@ -45,7 +49,7 @@ export class Capture {
         reject(new Error(`tcpdump on ${host} exited (${code}): ${stderr}`));
       });
     });
-    return new Capture(child, file, exited);
+    return new Capture(child, file, exited, () => stderr);
   }
 
   /** Stops tcpdump (SIGINT flushes it) and returns every Ethernet frame it captured. */
@@ -56,6 +60,7 @@ export class Capture {
       await this.exited;
       clearTimeout(timer);
     }
+    this.dropped = Number(/(\d+) packets? dropped by kernel/.exec(this.stderr())?.[1] ?? 0);
     const pcap = parsePcap(fs.readFileSync(this.file));
     if (pcap.linkType !== LINKTYPE_ETHERNET) throw new Error(`${this.file}: link type ${pcap.linkType}, expected Ethernet`);
     return pcap.records;

@@ -22,6 +22,8 @@ export interface RateOutcome {
   counters: Record<string, number>;
   /** Over every captured server, when captured. */
   syns?: SynOutcomes;
+  /** Packets the captures missed (the kernel's drop count): the capture counts are lower bounds by that much. */
+  captureDropped?: number;
 }
 
 interface ClientReport {
@@ -47,8 +49,10 @@ export async function runConnectionRate(rig: Rig, seconds: number, concurrency: 
     });
   });
   let syns: SynOutcomes | undefined;
+  let captureDropped = 0;
   for (const capture of captures) {
     const outcome = synOutcomes(await capture.stop(), SNAT);
+    captureDropped += capture.dropped;
     syns = syns ? addSynOutcomes(syns, outcome) : outcome;
   }
   let report: ClientReport;
@@ -64,5 +68,5 @@ export async function runConnectionRate(rig: Rig, seconds: number, concurrency: 
     for (const [name, value] of Object.entries(maps.counters())) counted[name] = Number(value);
     return { newFlows: flows, counters: counted };
   });
-  return { ...report, newFlows, counters, ...(syns ? { syns } : {}) };
+  return { ...report, newFlows, counters, ...(syns ? { syns, captureDropped } : {}) };
 }
