@@ -52,6 +52,8 @@ export interface HoldLine {
   answer?: string;
   failure?: string;
   port?: number;
+  /** Date.now() in the client just before it sent the request: orders requests against agent log times. */
+  start?: number;
   /** Date.now() when the test read the line. */
   at: number;
 }
@@ -260,9 +262,9 @@ export class Rig {
     return this.withMaps((maps) => maps.counters()[name] ?? 0n);
   }
 
-  /** Sequential HTTP requests from the client, one connection each (keep-alive off), each given `timeoutMs`. */
-  http(count: number, timeoutMs = 2_000): { answers: string[]; failures: string[] } {
-    return this.client(['http', URL_, String(count)], count * timeoutMs, timeoutMs);
+  /** Sequential HTTP requests from the client to `url`, one connection each (keep-alive off), each given `timeoutMs`. */
+  http(count: number, timeoutMs = 2_000, url = URL_): { answers: string[]; failures: string[] } {
+    return this.client(['http', url, String(count)], count * timeoutMs, timeoutMs);
   }
 
   /** Sequential UDP questions from the client, one socket (so one flow) each. */
