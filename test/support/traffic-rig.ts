@@ -150,9 +150,9 @@ export class Rig {
     await exited;
   }
 
-  /** Written as an editor saves: temporary file, then rename over. No MAC is ever in it. */
-  writeConfig(config: TestConfig): void {
-    const text = configText(config);
+  /** Written as an editor saves: temporary file, then rename over; a string is saved as it is (a broken file, say). No MAC is ever in it. */
+  writeConfig(config: TestConfig | string): void {
+    const text = typeof config === 'string' ? config : configText(config);
     assert.doesNotMatch(text, MAC_RE, 'a config must not name a MAC');
     const tmp = path.join(this.dir, '.config.yaml.tmp');
     fs.writeFileSync(tmp, text);
