@@ -9,6 +9,7 @@
  * A reload hands each loop the new desired state; the loops keep what they
  * know about backends that stay (a reload does not reset health or MACs).
  */
+import { backendsInUse } from '../datapath/addresses-in-use.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import type { BackendId, DesiredState, ServiceId } from '../model/desired-state.js';
 import { ConntrackGc, type GcPassStats, type GcSettings } from '../loops/conntrack-gc.js';
@@ -63,6 +64,8 @@ export class RuntimeLoops {
       refreshIntervalMs: state.neighbors.refreshIntervalMs,
       interface: state.interface,
       onChange: () => this.neighborsChanged(),
+      // A removed backend's flows go on (DESIGN.md §4): its MAC stays while they do.
+      flowsUse: (addresses) => backendsInUse(maps, addresses),
     });
     // The checker logs each backend's health change itself.
     this.health = new HealthChecker({ context, onChange: () => this.opts.onEligibilityChange('health') });
