@@ -95,8 +95,17 @@ export class RuntimeLoops {
   async startAndSettle(): Promise<void> {
     this.neighbors.start();
     this.health.start();
+    await this.settle(SETTLE_LIMIT_MS);
+  }
+
+  /**
+   * Wait, at most `limitMs`, until neighbours and health checks have a first
+   * answer for every backend of the state (those added by the last update()
+   * are the ones still unknown). Returns at once when nothing is unknown.
+   */
+  async settle(limitMs: number): Promise<void> {
     const { timers, clock } = this.opts.context;
-    const deadline = clock() + BigInt(SETTLE_LIMIT_MS) * 1_000_000n;
+    const deadline = clock() + BigInt(limitMs) * 1_000_000n;
     while (clock() < deadline && !this.settled()) {
       await new Promise<void>((resolve) => timers.setTimeout(resolve, SETTLE_POLL_MS));
     }
