@@ -167,19 +167,41 @@ function drops(rig: Rig): Record<string, bigint> {
   return Object.fromEntries(DROPS.map((name) => [name, rig.counter(name)]));
 }
 
-/** A Rig with three servers, the agent on `config`, and its eligible set settled. */
-async function startRig(tag: string, mode: XdpMode, config: TestConfig, eligible: readonly Server[]): Promise<Rig> {
-  const rig = new Rig(tag, mode, SERVERS);
-  try {
+/** Where every case starts: round robin over rs-1 and rs-2 (rs-3 runs, unconfigured). */
+const START: Edit = { what: 'start', scheduler: RR, web: [[RS1], [RS2]] };
+
+/** A describe block's world: its Rig, and the clients its cases start (stopped before the Rig goes). */
+interface BlockRig {
+  rig(): Rig;
+  client(holder: Holder): Holder;
+}
+
+/**
+ * Before the block's cases: a Rig with three servers and the agent on
+ * START, its eligible set settled. After them (also on failure): every
+ * client stopped, the Rig destroyed.
+ */
+function rigPerBlock(tag: string, mode: XdpMode): BlockRig {
+  let rig: Rig | undefined;
+  const clients: Holder[] = [];
+  before(async () => {
+    rig = new Rig(tag, mode, SERVERS);
     for (const server of SERVERS) await rig.startServer(server);
-    rig.writeConfig(config);
+    rig.writeConfig(configOf(mode, START));
     await rig.startAgent();
-    await rig.waitEligible(addresses(eligible), 5_000);
-    return rig;
-  } catch (err) {
-    await rig.destroy();
-    throw err;
-  }
+    await rig.waitEligible(addresses(eligibleOf(START)), 5_000);
+  });
+  after(async () => {
+    for (const client of clients) await client.stop();
+    await rig?.destroy();
+  });
+  return {
+    rig: () => rig!,
+    client: (holder) => {
+      clients.push(holder);
+      return holder;
+    },
+  };
 }
 
 /** One applied edit on the timeline: when it was saved, when its reload was logged, what it made eligible. */
@@ -219,27 +241,16 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
   ['generic', 'rlg', 'rlkg', 'rig'],
 ] as const) {
   describe(`3. hot reload under load: 20 edits while a client streams new connections (${mode} XDP)`, { timeout: 180_000 }, () => {
-    const initial: Edit = { what: 'start', scheduler: RR, web: [[RS1], [RS2]] };
-    let rig: Rig | undefined;
-    let stream: Holder | undefined;
-    let held: Holder | undefined;
-    before(async () => {
-      rig = await startRig(loadTag, mode, configOf(mode, initial), eligibleOf(initial));
-    });
-    after(async () => {
-      await held?.stop();
-      await stream?.stop();
-      await rig?.destroy();
-    });
+    const block = rigPerBlock(loadTag, mode);
 
     it('no request fails, and after every reload the split follows the new config', async (t: TestContext) => {
-      const r = rig!;
+      const r = block.rig();
       const dropsBefore = drops(r);
       const noConntrackBefore = r.counter('drop_no_conntrack');
       // A keep-alive connection opened before the edits: its flow keeps its server whatever they do, removals included.
-      held = r.hold(100);
+      const held = block.client(r.hold(100));
       const [firstHeld] = await held.waitLines(1, 5_000);
-      stream = r.stream(5);
+      const stream = block.client(r.stream(5));
       await stream.waitLines(5, 10_000);
       const applied: Applied[] = [];
       const started = Date.now();
@@ -292,7 +303,7 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
       const lines = await stream.stop();
       assertNoFailures(lines, 'the stream');
       assertHeldBy(await held.stop(), firstHeld!.answer!, firstHeld!.port, 'the connection held through every edit');
-      assertTimeline(lines, names(eligibleOf(initial)), applied);
+      assertTimeline(lines, names(eligibleOf(START)), applied);
       assert.deepEqual(drops(r), dropsBefore, 'datapath drop counters across the run');
       // The second service and the second VIP are gone from the datapath: the port is the host's again, which refuses it.
       assert.deepEqual([r.eligible(ALT.name), r.eligible(WEB2.name)], [[], []]);
@@ -306,23 +317,13 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
   });
 
   describe(`3b. backends removed and replaced while traffic flows (${mode} XDP)`, { timeout: 60_000 }, () => {
-    let rig: Rig | undefined;
-    let held: Holder | undefined;
-    let stream: Holder | undefined;
+    const block = rigPerBlock(keepTag, mode);
     /** The one backend left by the first case. */
     let kept: Server | undefined;
-    before(async () => {
-      rig = await startRig(keepTag, mode, configOf(mode, { what: 'start', scheduler: RR, web: [[RS1], [RS2]] }), [RS1, RS2]);
-    });
-    after(async () => {
-      await held?.stop();
-      await stream?.stop();
-      await rig?.destroy();
-    });
 
     it('a keep-alive connection to a removed server goes on answering; its MAC leaves lb_neigh once the connection is closed', async (t: TestContext) => {
-      const r = rig!;
-      held = r.hold(100);
+      const r = block.rig();
+      const held = block.client(r.hold(100));
       const [first] = await held.waitLines(1, 5_000);
       const removed = SERVERS.find((s) => s.name === first!.answer)!;
       kept = removed === RS1 ? RS2 : RS1;
@@ -341,9 +342,9 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
     });
 
     it('the only backend replaced by one never configured before: no new flow is dropped, and the new one takes them all', async () => {
-      const r = rig!;
+      const r = block.rig();
       const dropsBefore = drops(r);
-      stream = r.stream(5);
+      const stream = block.client(r.stream(5));
       await stream.waitLines(5, 10_000);
       const savedAt = Date.now();
       const appliedAt = loggedAt(await r.reload(configOf(mode, { what: 'replace the last backend with rs-3', scheduler: RR, web: [[RS3]] })));
@@ -357,20 +358,11 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
   });
 
   describe(`4. invalid edits while traffic flows are rejected with their position and change nothing (${mode} XDP)`, { timeout: 120_000 }, () => {
-    const initial: Edit = { what: 'start', scheduler: RR, web: [[RS1], [RS2]] };
-    let rig: Rig | undefined;
-    let stream: Holder | undefined;
-    before(async () => {
-      rig = await startRig(invalidTag, mode, configOf(mode, initial), eligibleOf(initial));
-    });
-    after(async () => {
-      await stream?.stop();
-      await rig?.destroy();
-    });
+    const block = rigPerBlock(invalidTag, mode);
 
     it('each invalid save is logged with the line and column of the fault; the maps and the split stay; the next valid edit applies', async () => {
-      const r = rig!;
-      const good = configText(configOf(mode, initial));
+      const r = block.rig();
+      const good = configText(configOf(mode, START));
       /** 1-based number of the first line of `text` that `match` accepts. */
       const lineOf = (text: string, match: RegExp): number => {
         const index = text.split('\n').findIndex((l) => match.test(l));
@@ -379,7 +371,7 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
       };
       const badAddress = good.replace(`address: ${RS2.address}`, 'address: 198.18.0.300');
       // web again under another name: the second item of `services` is the fault.
-      const duplicate = configText(baseConfig(mode, [web(RR, initial.web), { ...web(RR, initial.web), name: 'web-copy' }]));
+      const duplicate = configText(baseConfig(mode, [web(RR, START.web), { ...web(RR, START.web), name: 'web-copy' }]));
       const bad = [
         {
           what: 'YAML syntax error: a tab as indentation',
@@ -403,7 +395,7 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
           message: /duplicate service/,
         },
       ];
-      stream = r.stream(5);
+      const stream = block.client(r.stream(5));
       await stream.waitLines(5, 10_000);
       const dumpBefore = r.withMaps(dumpConfigMaps);
       const eligibleBefore = r.eligible();
@@ -419,7 +411,7 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
         assert.deepEqual(r.eligible(), eligibleBefore, what);
         // Traffic keeps the last good split: both servers, round robin, answer the requests since the save.
         const since = await requestsSince(stream, savedAt, (l) => l.length >= 6, 5_000);
-        assert.deepEqual([...tally(since).keys()].sort(), names(eligibleOf(initial)), `${what}: ${JSON.stringify(since)}`);
+        assert.deepEqual([...tally(since).keys()].sort(), names(eligibleOf(START)), `${what}: ${JSON.stringify(since)}`);
       }
 
       const next: Edit = { what: 'replace rs-1 with rs-3', scheduler: RR, web: [[RS2], [RS3]] };
@@ -431,7 +423,7 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
       assert.deepEqual([...tally(after).keys()].sort(), names(eligibleOf(next)), JSON.stringify(after));
       const all = await stream.stop();
       assertNoFailures(all, 'the stream');
-      assertTimeline(all, names(eligibleOf(initial)), [{ what: next.what, savedAt, appliedAt, eligible: names(eligibleOf(next)) }]);
+      assertTimeline(all, names(eligibleOf(START)), [{ what: next.what, savedAt, appliedAt, eligible: names(eligibleOf(next)) }]);
     });
   });
 }
