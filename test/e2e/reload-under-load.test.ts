@@ -10,7 +10,13 @@
  *     added and removed): no request fails, and after each edit's reload the
  *     requests go only to the backends the new config makes eligible, every
  *     one of them answers, weights show in the split, and source_hash sends
- *     the client where the published table says;
+ *     the client where the published table says (one client address: one
+ *     backend, computed here from the table with the datapath's hash);
+ *     a keep-alive connection opened before the edits keeps its server
+ *     throughout, and the datapath drops nothing;
+ * 3b. a keep-alive connection to a backend the config removes goes on (its
+ *     MAC stays in lb_neigh until the connection has ended), and replacing a
+ *     service's only backend by a new one drops no new flow;
  *  4. a YAML syntax error, a backend address that is no IPv4 address and a
  *     duplicate service, saved one after the other: each is rejected with
  *     the line and column of the fault, the config-owned maps stay exactly
@@ -18,7 +24,8 @@
  *
  * Requests are ordered against reloads by times on one clock: the client
  * stamps each request with Date.now() before sending it, the agent stamps
- * its reload event after the apply has finished.
+ * its reload event after the apply has finished. Each block builds its own
+ * Rig and removes it afterwards, also when a case fails.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
@@ -58,8 +65,9 @@ function web(scheduler: Scheduler, members: readonly Member[]): TestService {
   };
 }
 
-const ALT: TestService = { name: 'alt', vip: VIP, port: ALT_PORT, protocol: 'tcp', scheduler: 'round_robin', backends: [{ address: RS1.address, port: 80 }, { address: RS2.address, port: 80 }] };
-const WEB2: TestService = { name: 'web2', vip: VIP2, port: 80, protocol: 'tcp', scheduler: 'round_robin', backends: [{ address: RS3.address, port: 80 }] };
+/** The second services: another port of the VIP, and a second VIP. */
+const ALT: TestService = { ...web('round_robin', [[RS1], [RS2]]), name: 'alt', port: ALT_PORT };
+const WEB2: TestService = { ...web('round_robin', [[RS3]]), name: 'web2', vip: VIP2 };
 
 const RR = 'round_robin';
 const WRR = 'weighted_round_robin';
@@ -363,11 +371,14 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
     it('each invalid save is logged with the line and column of the fault; the maps and the split stay; the next valid edit applies', async () => {
       const r = block.rig();
       const good = configText(configOf(mode, START));
-      /** 1-based number of the first line of `text` that `match` accepts. */
-      const lineOf = (text: string, match: RegExp): number => {
-        const index = text.split('\n').findIndex((l) => match.test(l));
-        assert.ok(index >= 0, `no line matches ${match}:\n${text}`);
-        return index + 1;
+      /** Line (1-based) and column of the `nth` (from 0) match of `re` in `text`, as the agent reports positions. */
+      const positionOf = (text: string, re: RegExp, nth = 0): { line: number; col: number } => {
+        const found = text.split('\n').flatMap((l, i) => {
+          const at = l.search(re);
+          return at < 0 ? [] : [{ line: i + 1, col: at + 1 }];
+        });
+        assert.ok(found[nth], `no match ${nth} of ${re} in:\n${text}`);
+        return found[nth]!;
       };
       const badAddress = good.replace(`address: ${RS2.address}`, 'address: 198.18.0.300');
       // web again under another name: the second item of `services` is the fault.
@@ -376,22 +387,20 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
         {
           what: 'YAML syntax error: a tab as indentation',
           text: good.replace(/^ {4}protocol: tcp$/m, '\tprotocol: tcp'),
-          line: lineOf(good, /^ {4}protocol: tcp$/),
-          col: 1,
+          ...positionOf(good, /^ {4}protocol: tcp$/),
           message: /YAML: tabs are not allowed/,
         },
         {
           what: 'a backend address that is no IPv4 address',
           text: badAddress,
-          line: lineOf(badAddress, /198\.18\.0\.300/),
-          col: badAddress.split('\n')[lineOf(badAddress, /198\.18\.0\.300/) - 1]!.indexOf('198.18.0.300') + 1,
+          ...positionOf(badAddress, /198\.18\.0\.300/),
           message: /IPv4 address/,
         },
         {
           what: 'a duplicate service (same VIP, port and protocol)',
           text: duplicate,
-          line: duplicate.split('\n').findIndex((l, i, all) => /^ {2}- /.test(l) && all.slice(0, i).some((above) => /^ {2}- /.test(above))) + 1,
-          col: '  - '.length + 1,
+          // The agent points at the item's mapping: just after the dash.
+          ...positionOf(duplicate, /(?<=^ {2}- )/, 1),
           message: /duplicate service/,
         },
       ];
@@ -419,8 +428,8 @@ for (const [mode, loadTag, keepTag, invalidTag] of [
       const appliedAt = loggedAt(await r.reload(configOf(mode, next)));
       await r.waitEligible(addresses(eligibleOf(next)), 5_000);
       const settled = Date.now();
-      const after = await requestsSince(stream, settled, (l) => tally(l).size === 2 && l.length >= 6, 8_000);
-      assert.deepEqual([...tally(after).keys()].sort(), names(eligibleOf(next)), JSON.stringify(after));
+      const answered = await requestsSince(stream, settled, (l) => tally(l).size === 2 && l.length >= 6, 8_000);
+      assert.deepEqual([...tally(answered).keys()].sort(), names(eligibleOf(next)), JSON.stringify(answered));
       const all = await stream.stop();
       assertNoFailures(all, 'the stream');
       assertTimeline(all, names(eligibleOf(START)), [{ what: next.what, savedAt, appliedAt, eligible: names(eligibleOf(next)) }]);
