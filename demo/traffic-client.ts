@@ -10,9 +10,10 @@
  *   node traffic-client.js hold URL INTERVAL_MS [TIMEOUT_MS]
  * holds one keep-alive connection and sends a request on it every
  * INTERVAL_MS (after the previous answer) until SIGTERM or SIGINT; prints one
- * JSON line per request as it ends: { answer, port } or { failure, port },
- * port being the socket's local port (a new port: the connection was lost
- * and another opened). The argument TIMEOUT_MS (default: as above) bounds each request.
+ * JSON line per request as it ends: { answer, port, start } or { failure,
+ * port, start }, port being the socket's local port (a new port: the
+ * connection was lost and another opened), start the wall-clock time
+ * (Date.now()) just before the request was sent. The argument TIMEOUT_MS (default: as above) bounds each request.
  *
  *   node traffic-client.js stream URL INTERVAL_MS [TIMEOUT_MS]
  * the same, but each request on a connection of its own (keep-alive off):
@@ -87,11 +88,12 @@ async function repeat(url: string, intervalMs: number, timeoutMs: number, keepAl
   const { signalled, stopped } = untilSignal();
   while (!stopped()) {
     let port: number | undefined;
+    const start = Date.now();
     try {
       const answer = await httpGet(url, agent, timeoutMs, (p) => (port = p));
-      process.stdout.write(`${JSON.stringify({ answer, port })}\n`);
+      process.stdout.write(`${JSON.stringify({ answer, port, start })}\n`);
     } catch (err) {
-      process.stdout.write(`${JSON.stringify({ failure: (err as Error).message, port })}\n`);
+      process.stdout.write(`${JSON.stringify({ failure: (err as Error).message, port, start })}\n`);
     }
     if (stopped()) break;
     await Promise.race([signalled, new Promise((resolve) => setTimeout(resolve, intervalMs))]);

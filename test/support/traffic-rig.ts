@@ -52,6 +52,8 @@ export interface HoldLine {
   answer?: string;
   failure?: string;
   port?: number;
+  /** Date.now() in the client just before it sent the request: orders requests against agent log times. */
+  start?: number;
   /** Date.now() when the test read the line. */
   at: number;
 }
@@ -153,9 +155,9 @@ export class Rig {
     await exited;
   }
 
-  /** Written as an editor saves: temporary file, then rename over. No MAC is ever in it. */
-  writeConfig(config: TestConfig): void {
-    const text = configText(config);
+  /** Written as an editor saves: temporary file, then rename over; a string is saved as it is (a broken file, say). No MAC is ever in it. */
+  writeConfig(config: TestConfig | string): void {
+    const text = typeof config === 'string' ? config : configText(config);
     assert.doesNotMatch(text, MAC_RE, 'a config must not name a MAC');
     const tmp = path.join(this.dir, '.config.yaml.tmp');
     fs.writeFileSync(tmp, text);
@@ -276,9 +278,9 @@ export class Rig {
     return this.withMaps((maps) => maps.counters()[name] ?? 0n);
   }
 
-  /** Sequential HTTP requests from the client, one connection each (keep-alive off), each given `timeoutMs`. */
-  http(count: number, timeoutMs = 2_000): { answers: string[]; failures: string[] } {
-    return this.client(['http', URL_, String(count)], count * timeoutMs, timeoutMs);
+  /** Sequential HTTP requests from the client to `url`, one connection each (keep-alive off), each given `timeoutMs`. */
+  http(count: number, timeoutMs = 2_000, url = URL_): { answers: string[]; failures: string[] } {
+    return this.client(['http', url, String(count)], count * timeoutMs, timeoutMs);
   }
 
   /** Sequential UDP questions from the client, one socket (so one flow) each. */
