@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
+import { readConfigFile } from '../config/read-config-file.js';
 import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
 import { describeOperation, describePlan } from '../plan/index.js';
 import { AgentError } from './agent-error.js';
@@ -45,6 +46,10 @@ const WATCH_DEBOUNCE_MS = 50;
 
 /* How often a plan that retained addresses (flows still on them) is re-run. */
 const RETAINED_RECHECK_MS = 5_000;
+/* How long a reload waits, at most, for the loops' first answers about the
+ * backends it adds (a neighbour refresh takes about ANSWER_WAIT_MS; a live
+ * backend answers its first health probe sooner). */
+const RELOAD_SETTLE_LIMIT_MS = 1_000;
 
 export interface AgentOptions {
   readonly configPath: string;
@@ -160,6 +165,10 @@ export class Agent {
       timers: this.timers,
     });
     await this.watcher.ready;
+    // An edit saved between the first read above and the start of the watch raised no event,
+    // and would stay unapplied until the next one: look at the file once more.
+    const now = await readConfigFile(this.opts.configPath);
+    if (!now.ok || now.text !== loaded.text) void this.reload('file-changed');
   }
 
   /** Re-read the config file and apply it. Concurrent calls are coalesced. */
@@ -237,6 +246,10 @@ export class Agent {
     this.applyLogLevel(loaded.state);
     // The loops learn about new backends first: those take flows once healthy and resolved.
     this.loops?.update(loaded.state);
+    // An edit that replaces a service's backends must publish the new ones with the removal of the old,
+    // not a table without either while the new MACs are being resolved: those new flows would be dropped.
+    await this.loops?.settle(RELOAD_SETTLE_LIMIT_MS);
+    if (this.stopped) return 'rejected';
     const outcome = await this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') this.loops?.update(this.live);
     else if (!this.stopped) await this.metricsServer.listen(loaded.state.metrics);

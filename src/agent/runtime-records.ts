@@ -30,6 +30,12 @@ export interface RuntimeView {
   resolution(address: string): NeighborResolution;
 }
 
+/** The maps the records are read from and written to (a narrow type: unit tests pass plain objects). */
+export type RecordMaps = Pick<
+  DatapathMaps,
+  'serviceMetas' | 'backendMetas' | 'backendRuntimes' | 'putBackendRuntimes' | 'deleteBackendRuntimes' | 'putAgentRun'
+>;
+
 /** The `result` of a reload log event. */
 export type ReloadResult = 'applied' | 'rejected' | 'failed';
 
@@ -58,7 +64,7 @@ export function resolutionCode(resolution: NeighborResolution): number {
 }
 
 /** Datapath backend id -> whose it is, from the agent's records of what it published. */
-function readIdentities(maps: DatapathMaps): Map<number, BackendIdentity> {
+function readIdentities(maps: RecordMaps): Map<number, BackendIdentity> {
   const services = new Map<number, ServiceId>();
   for (const [num, meta] of maps.serviceMetas()) services.set(num, serviceId(meta.vip, meta.port, PROTOCOLS.get(meta.proto) ?? 'tcp'));
   const out = new Map<number, BackendIdentity>();
@@ -67,10 +73,6 @@ function readIdentities(maps: DatapathMaps): Map<number, BackendIdentity> {
     if (service !== undefined) out.set(num, { service, backend: backendId(meta.ip, meta.port), address: meta.ip });
   }
   return out;
-}
-
-function sameRecord(a: LbBackendRuntime, b: LbBackendRuntime): boolean {
-  return a.health === b.health && a.resolution === b.resolution && a.activeConns === b.activeConns && a.changedNs === b.changedNs;
 }
 
 export class RuntimeRecords {
@@ -88,7 +90,7 @@ export class RuntimeRecords {
   private stopped = false;
 
   constructor(
-    private readonly maps: DatapathMaps,
+    private readonly maps: RecordMaps,
     private readonly view: RuntimeView,
     private readonly context: LoopContext,
   ) {
@@ -179,8 +181,13 @@ export class RuntimeRecords {
       }
       if (this.runDirty) this.maps.putAgentRun(this.run);
       this.runDirty = false;
-      if (this.backendsDirty) this.flushBackends();
-      this.backendsDirty = false;
+      // Not before the first plan is applied: until then the loops are still
+      // settling, and a restarted agent would overwrite its predecessor's
+      // records with "unknown" for a moment.
+      if (this.backendsDirty && this.run.appliedNs !== 0n) {
+        this.flushBackends();
+        this.backendsDirty = false;
+      }
     } catch (err) {
       // Records are for people and metrics: a failed write must not stop the agent. Kept dirty for the next flush.
       this.context.log.warn({ event: 'runtime-records', err: err instanceof Error ? err.message : String(err) }, 'writing the runtime records failed');
@@ -205,15 +212,11 @@ export class RuntimeRecords {
       const before = written.get(id);
       const health = healthCode(this.view.health(who.service, who.backend));
       const resolution = resolutionCode(this.view.resolution(who.address));
-      const changed = before === undefined || before.health !== health || before.resolution !== resolution;
-      const runtime: LbBackendRuntime = {
-        changedNs: changed ? now : before.changedNs,
-        // Until this agent's first GC pass, the last figure recorded stands.
-        activeConns: this.active?.get(id) ?? (this.active === undefined ? (before?.activeConns ?? 0) : 0),
-        health,
-        resolution,
-      };
-      if (before === undefined || !sameRecord(before, runtime)) puts.push({ id, runtime });
+      // Until this agent's first GC pass, the last figure recorded stands.
+      const activeConns = this.active === undefined ? (before?.activeConns ?? 0) : (this.active.get(id) ?? 0);
+      const stateChanged = before === undefined || before.health !== health || before.resolution !== resolution;
+      if (!stateChanged && before.activeConns === activeConns) continue;
+      puts.push({ id, runtime: { changedNs: stateChanged ? now : before.changedNs, activeConns, health, resolution } });
     }
     const gone = [...written.keys()].filter((id) => !this.identities!.has(id));
     if (puts.length > 0) this.maps.putBackendRuntimes(puts);

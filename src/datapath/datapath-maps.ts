@@ -451,12 +451,11 @@ export class DatapathMaps {
     return this.has('lb_be_runtime') ? this.decodeAll(this.maps.lb_be_runtime, lbBackendRuntime.decode) : new Map();
   }
 
-  /** Many records in one syscall. */
+  /** Many records in one syscall, encoded into one buffer (every backend's may change at each GC pass). */
   putBackendRuntimes(entries: readonly { id: number; runtime: LbBackendRuntime }[]): void {
-    this.map('lb_be_runtime').updateBatch(
-      entries.map((e) => encodeU32(e.id)),
-      entries.map((e) => lbBackendRuntime.encode(e.runtime)),
-    );
+    const values = Buffer.alloc(entries.length * lbBackendRuntime.size);
+    entries.forEach((e, i) => lbBackendRuntime.encodeInto(e.runtime, values, i * lbBackendRuntime.size));
+    this.map('lb_be_runtime').updatePacked(Buffer.from(Uint32Array.from(entries, (e) => e.id).buffer), values);
   }
 
   /** Records of backends that are gone; returns how many were there. */
