@@ -35,7 +35,7 @@ import { monotonicClock } from '../loops/loop-context.js';
 import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
-import { AgentMetrics, type ReloadRecord } from '../metrics/agent-metrics.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
 import type { DatapathSample } from '../metrics/datapath-sample.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { readDatapathSample } from '../metrics/read-datapath-sample.js';
@@ -239,7 +239,7 @@ export class Agent {
         `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
           'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
       );
-      this.metrics.recordReload({ reason, result: 'rejected', loadMs: ms(performance.now() - loadStarted) });
+      this.metrics.recordReload({ reason, result: 'rejected', loadMs: performance.now() - loadStarted });
       this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
@@ -280,7 +280,7 @@ export class Agent {
       applyMs: ms(performance.now() - planned),
       durationMs: ms(performance.now() - loadStarted),
     };
-    this.metrics.recordReload({ ...fields, result: result.ok ? 'applied' : 'failed' } satisfies ReloadRecord);
+    this.metrics.recordReload({ ...fields, result: result.ok ? 'applied' : 'failed' });
     if (!result.ok) {
       log.error(
         {

@@ -11,7 +11,6 @@ export const METRIC_PREFIX = 'xdp4slb_';
 
 /** `direction` label: "in" is client -> backend, "out" is backend -> client (struct lb_traffic). */
 export const DIRECTIONS = ['in', 'out'] as const;
-export type Direction = (typeof DIRECTIONS)[number];
 
 export interface CounterLabel {
   /** Which family the lb_counters slot belongs to. */
