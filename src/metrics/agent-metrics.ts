@@ -90,7 +90,7 @@ export class AgentMetrics {
     this.operations = new Counter({ name: `${P}config_operations_applied_total`, help: 'Map operations applied by reloads.', registers });
     this.reloadSeconds = new Histogram({
       name: `${P}config_reload_duration_seconds`,
-      help: 'Duration of reload phases: load (read and validate the file), plan (read the kernel, compute operations), apply.',
+      help: "Duration of reload phases: load (read and validate the file, wait for new backends' first loop answers), plan (read the kernel, compute operations), apply.",
       labelNames: ['phase'],
       buckets: DURATION_BUCKETS,
       registers,
