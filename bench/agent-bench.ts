@@ -13,12 +13,13 @@
  * namespace, its pins under /sys/fs/bpf/xlb-bench-PID, the temporary config)
  * is removed at the end, also on failure.
  */
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AgentHost } from '../test/support/agent-harness.js';
 import { generateConfig } from './support/generate-config.js';
 import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { machine, machineTable } from './support/machine.js';
+import { agentPid, rssMiB } from './support/agent-process.js';
+import { quantile } from './support/quantile.js';
 
 const SERVICES = 1000;
 const BACKENDS = 16;
@@ -28,29 +29,6 @@ function configFor(edit?: { service: number; backend: number; weight: number }):
   return generateConfig({ services: SERVICES, backendsPerService: BACKENDS, healthChecks: false, ...(edit ? { editWeight: edit } : {}) })
     .replace(/^interface: .*$/m, 'interface: lb0')
     .replace(/^xdp_mode: .*$/m, 'xdp_mode: generic');
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-}
-
-function rssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) / 1024;
-}
-
-/** The agent's node process (nsenter execs node, so it is the child itself). */
-function agentPid(host: AgentHost): number {
-  const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  for (const pid of pids) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes('xdp4slb-agent') && cmd.includes(host.pinPath)) return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error('agent process not found');
 }
 
 async function main(): Promise<void> {

@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { formatIssue, parseConfig, type ParseEnv } from '../src/config/index.js';
 import { generateConfig } from './support/generate-config.js';
+import { quantile } from './support/quantile.js';
 
 /** The kernel's default net.ipv4.ip_local_port_range. */
 const ENV: ParseEnv = { localPortRange: [32768, 60999] };
@@ -65,11 +66,6 @@ function runOnce(c: Case): number {
     throw new Error(`${c.name}: expected ${c.expect}, got ${outcome}:\n${issues.slice(0, 5).map(formatIssue).join('\n')}`);
   }
   return elapsed;
-}
-
-/** The value below which `q` of the sorted samples lie (nearest rank). */
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
 
 function main(): void {

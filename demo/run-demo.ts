@@ -2,7 +2,8 @@
  * The demo (README: the main job without a config): the classic Full-NAT
  * scenario in network namespaces — a client, the balancer and two web
  * servers on one bridge — with the real agent on the balancer, then a third
- * server added to the config file while it runs. Everything it creates is
+ * server added to the config file while it runs, with the agent's per-backend
+ * metrics read after each round of requests. Everything it creates is
  * removed on exit, on Ctrl-C and on failure. Addresses from 198.18.0.0/24;
  * no namespace has a route out. Needs root.
  */
@@ -117,12 +118,22 @@ async function main(): Promise<void> {
       if (failures.length > 0) throw new Error(`requests failed: ${failures.join(', ')}`);
       return answers;
     };
+    // What an operator on the balancer sees with `curl 127.0.0.1:9740/metrics`: flows per backend.
+    const showMetrics = (): void => {
+      const res = topo.exec('lb', 'curl', ['-sS', '--fail', 'http://127.0.0.1:9740/metrics']);
+      if (res.status !== 0) throw new Error(`curl /metrics: ${res.stderr}`);
+      for (const line of res.stdout.split('\n')) {
+        if (line.startsWith('xdp4slb_backend_new_flows_total{')) process.stdout.write(`   metrics | ${line}\n`);
+      }
+    };
     const resolved = (count: number) => (e: AgentEvent) => e.event === 'neighbors' && Number(e.resolved) >= count;
 
     await waitFor((e) => e.event === 'reload' && e.result === 'applied', 'the first apply');
     await waitFor(resolved(2), 'both backends to be resolved');
     say(`client: 4 requests to http://${VIP}/`);
     for (const answer of await ask(4)) process.stdout.write(`   client | ${answer}\n`);
+    say('metrics on the balancer: curl 127.0.0.1:9740/metrics (new flows per backend)');
+    showMetrics();
 
     say('adding rs-3 to the config file (no restart)');
     const from = events.length;
@@ -131,6 +142,8 @@ async function main(): Promise<void> {
     await waitFor(resolved(3), 'rs-3 to be resolved', from);
     say(`client: 6 requests to http://${VIP}/`);
     for (const answer of await ask(6)) process.stdout.write(`   client | ${answer}\n`);
+    say('metrics again: the counters grew with the requests');
+    showMetrics();
     say('done: tearing everything down');
   } finally {
     cleanUp();

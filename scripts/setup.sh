@@ -15,6 +15,7 @@ required=(
   "tcpdump:tcpdump"
   "make:make"
   "python3:python3"
+  "curl:curl"
   "/usr/include/bpf/bpf_helpers.h:libbpf-dev"
   "/usr/include/linux/bpf.h:linux-libc-dev"
   "/usr/include/x86_64-linux-gnu/asm/types.h:linux-libc-dev"

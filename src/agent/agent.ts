@@ -10,6 +10,10 @@
  * rejected with one structured log event and nothing live changes. A failed
  * apply is rolled back (apply-plan.ts) and logged with the operation and
  * errno. Stopping the agent leaves the datapath forwarding; `down` stops it.
+ *
+ * Metrics (src/metrics/) are served on metrics.listen from the first apply
+ * on; every reload pass is counted there, and the listener follows the
+ * address of each applied file (a failure to listen is logged, never fatal).
  */
 import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
@@ -31,6 +35,10 @@ import { monotonicClock } from '../loops/loop-context.js';
 import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { AgentMetrics } from '../metrics/agent-metrics.js';
+import type { DatapathSample } from '../metrics/datapath-sample.js';
+import { MetricsServer } from '../metrics/metrics-server.js';
+import { readDatapathSample } from '../metrics/read-datapath-sample.js';
 
 /* Quiet time after a change of the file before reading it: the least the
  * watcher allows, since editors finish a save within it. */
@@ -85,9 +93,13 @@ export class Agent {
   private recheck: unknown;
   private stopped = false;
   private readonly timers: Timers;
+  readonly metrics: AgentMetrics;
+  private readonly metricsServer: MetricsServer;
 
   constructor(private readonly opts: AgentOptions) {
     this.timers = opts.timers ?? realTimers;
+    this.metrics = new AgentMetrics({ sample: () => this.sample() });
+    this.metricsServer = new MetricsServer(this.metrics, opts.log);
   }
 
   /** Load, attach, apply, watch. Throws AgentError('ECONFIG') for an invalid config: nothing is attached then. */
@@ -125,7 +137,14 @@ export class Agent {
       context,
       state,
       onEligibilityChange: (reason) => void this.enqueue('runtime', reason),
-      onRecordChange: (gcPass) => (gcPass ? this.records?.gcPass(gcPass) : this.records?.backendsChanged()),
+      onRecordChange: (gcPass) => {
+        if (gcPass === undefined) {
+          this.records?.backendsChanged();
+          return;
+        }
+        this.records?.gcPass(gcPass);
+        this.metrics.recordGcPass(gcPass);
+      },
     });
     const loops = this.loops;
     this.records = new RuntimeRecords(
@@ -137,6 +156,7 @@ export class Agent {
     const outcome = await this.reconcile(state, loaded.facts, 'start', loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
     this.loops.startGc();
+    await this.metricsServer.listen(state.metrics);
 
     this.watcher = watchConfigFile(this.opts.configPath, {
       debounceMs: WATCH_DEBOUNCE_MS,
@@ -196,6 +216,7 @@ export class Agent {
     this.recheck = undefined;
     await this.watcher?.close();
     await this.running;
+    await this.metricsServer.close();
     await this.loops?.stop();
     this.records?.stop();
     this.session?.close();
@@ -218,6 +239,7 @@ export class Agent {
         `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
           'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
       );
+      this.metrics.recordReload({ reason, result: 'rejected', loadMs: performance.now() - loadStarted });
       this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
@@ -230,6 +252,7 @@ export class Agent {
     if (this.stopped) return 'rejected';
     const outcome = await this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') this.loops?.update(this.live);
+    else if (!this.stopped) await this.metricsServer.listen(loaded.state.metrics);
     return outcome;
   }
 
@@ -243,6 +266,7 @@ export class Agent {
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
+      this.metrics.recordReload({ reason, result: 'rejected', loadMs: started - loadStarted, planMs: planned - started });
       this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
@@ -256,6 +280,7 @@ export class Agent {
       applyMs: ms(performance.now() - planned),
       durationMs: ms(performance.now() - loadStarted),
     };
+    this.metrics.recordReload({ ...fields, result: result.ok ? 'applied' : 'failed' });
     if (!result.ok) {
       log.error(
         {
@@ -296,7 +321,24 @@ export class Agent {
     }, RETAINED_RECHECK_MS);
   }
 
+  /** What the metrics read at scrape time; nothing before the datapath is open. */
+  private sample(): DatapathSample | undefined {
+    const { session, loops, live } = this;
+    if (session === undefined || loops === undefined || live === undefined) return undefined;
+    return readDatapathSample({
+      maps: session.maps,
+      runtime: {
+        health: (service, backend) => loops.health.state(service, backend),
+        resolved: (address) => loops.neighbors.resolution(address).state === 'resolved',
+        lastGcPass: loops.lastGcPass,
+      },
+      interface: live.interface,
+      ifindex: session.ifindex,
+    });
+  }
+
   private logRejected(issues: readonly ConfigIssue[], reason: string): void {
+    this.metrics.recordReload({ reason, result: 'rejected' });
     const first = issues[0]!;
     this.opts.log.error(
       { event: 'reload', result: 'rejected', reason, ...issueFields(first), issues: issues.map(issueFields) },

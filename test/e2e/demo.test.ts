@@ -1,6 +1,7 @@
 /*
  * The demo (the README's main job without a config) runs from start to end:
- * round robin over two servers, a third one added live, everything removed.
+ * round robin over two servers, a third one added live, the metrics it shows
+ * counting the flows each server answered, everything removed.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,25 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const DEMO = fileURLToPath(new URL('../../demo/run-demo.js', import.meta.url));
+
+/** Address of each demo server by name. */
+const ADDRESSES: Record<string, string> = { 'rs-1': '198.18.0.2', 'rs-2': '198.18.0.3', 'rs-3': '198.18.0.4' };
+
+/** Each shown round of metrics: backend address -> new flows. */
+function metricRounds(stdout: string): Map<string, number>[] {
+  return stdout.split(/^== metrics.*$/m).slice(1).map((round) => {
+    const flows = new Map<string, number>();
+    for (const m of round.matchAll(/^ {3}metrics \| xdp4slb_backend_new_flows_total\{service="web",backend="([\d.]+):80"\} (\d+)$/gm)) flows.set(m[1]!, Number(m[2]));
+    return flows;
+  });
+}
+
+/** Answers per server address, as the metrics count them. */
+function flowsOf(answers: readonly (string | undefined)[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const a of answers) out.set(ADDRESSES[a!]!, (out.get(ADDRESSES[a!]!) ?? 0) + 1);
+  return out;
+}
 
 function netnsList(): string {
   return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
@@ -25,6 +45,10 @@ describe('the demo', { timeout: 90_000 }, () => {
     const after = answers.slice(4);
     assert.equal(after.length, 6);
     assert.deepEqual(new Set(after), new Set(['rs-1', 'rs-2', 'rs-3']));
+    const rounds = metricRounds(res.stdout);
+    assert.equal(rounds.length, 2, res.stdout);
+    assert.deepEqual(rounds[0], flowsOf(first), 'metrics after the first requests');
+    assert.deepEqual(rounds[1], flowsOf(answers), 'metrics after all requests');
     assert.doesNotMatch(netnsList(), /xdp4slb-demo/);
     assert.ok(!fs.existsSync('/sys/fs/bpf/xdp4slb-demo'));
   });

@@ -15,7 +15,7 @@ import type { Timers } from '../../src/agent/timers.js';
 import { IPPROTO_TCP, LbConnState, lbConn, lbFlowKey, type LbConn } from '../../src/datapath/codecs.js';
 import type { DatapathMaps } from '../../src/datapath/datapath-maps.js';
 import type { BpfMap, PackedChunk } from '../../src/kernel/bpf-map.js';
-import { ConntrackGc, type GcSettings } from '../../src/loops/conntrack-gc.js';
+import { ConntrackGc, type GcPassStats, type GcSettings } from '../../src/loops/conntrack-gc.js';
 
 const MS = 1_000_000n;
 const SETTINGS: GcSettings = {
@@ -104,7 +104,7 @@ interface Rig {
   logs: Record<string, unknown>[];
 }
 
-function rig(opts: { flows?: number; chunkEntries?: number } = {}): Rig {
+function rig(opts: { flows?: number; chunkEntries?: number; onPass?: (stats: GcPassStats) => void } = {}): Rig {
   const timers = new ManualTimers();
   const ct = new MemoryMap(lbFlowKey.size, lbConn.size);
   const snat = new MemoryMap(lbFlowKey.size, lbFlowKey.size);
@@ -122,6 +122,7 @@ function rig(opts: { flows?: number; chunkEntries?: number } = {}): Rig {
     context: { timers, clock: () => now.ns, log: pino({ level: 'debug' }, sink) },
     settings: SETTINGS,
     chunkEntries: opts.chunkEntries ?? 1024,
+    onPass: opts.onPass,
   });
   for (let i = 0; i < (opts.flows ?? 0); i++) addFlow({ ct, snat }, i, { lastSeenNs: now.ns, state: LbConnState.UDP });
   return { gc, timers, ct, snat, now, logs };
@@ -178,6 +179,17 @@ describe('conntrack GC loop: scheduling', () => {
     assert.deepEqual(timers.delays(), [1000]);
     await gc.stop();
     assert.equal(timers.pending.size, 0);
+  });
+
+  it('tells onPass the figures of every completed pass', async () => {
+    const told: GcPassStats[] = [];
+    const { gc, now } = rig({ flows: 3, onPass: (stats) => told.push(stats) });
+    await gc.runPass();
+    now.ns += 60_000n * MS;
+    await gc.runPass();
+    assert.equal(told.length, 2);
+    assert.equal(told[1], gc.lastPass);
+    assert.deepEqual(told.map((s) => [s.scanned, s.expired]), [[3, 0], [3, 3]]);
   });
 
   it('start() twice schedules one timer; stop() then start() resumes', async () => {
