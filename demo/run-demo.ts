@@ -144,6 +144,10 @@ async function main(): Promise<void> {
     for (const answer of await ask(6)) process.stdout.write(`   client | ${answer}\n`);
     say('metrics again: the counters grew with the requests');
     showMetrics();
+    say('the balancer as its operator sees it: xdp4slb-agent status');
+    const status = topo.exec('lb', AGENT, ['status', '--pin-path', PIN_PATH]);
+    if (status.status !== 0) throw new Error(`status: exit ${status.status}: ${status.stderr}`);
+    for (const line of status.stdout.trimEnd().split('\n')) process.stdout.write(`   status | ${line}\n`);
     say('done: tearing everything down');
   } finally {
     cleanUp();
