@@ -23,7 +23,6 @@ import { IPPROTO_TCP, LB_CT_CLOSING_MASK } from '../../src/datapath/codecs.js';
 import type { TestConfig, TestService } from '../support/desired-config.js';
 import { dumpConfigMaps } from '../support/map-dump.js';
 import {
-  DNS_PORT,
   GC_MS,
   Holder,
   RS1,
@@ -32,9 +31,9 @@ import {
   SLACK_MS,
   SNAT,
   URL_,
-  VIP,
   assertHeldBy,
   baseConfig,
+  dnsService,
   serverNamed,
   webService,
 } from '../support/traffic-rig.js';
@@ -45,14 +44,7 @@ const MODES = [
 ] as const;
 
 /** The unrelated edit of case 5: a second service. */
-const DNS_SERVICE: TestService = {
-  name: 'dns',
-  vip: VIP,
-  port: DNS_PORT,
-  protocol: 'udp',
-  scheduler: 'round_robin',
-  backends: [RS1, RS2].map((s) => ({ address: s.address, port: DNS_PORT })),
-};
+const DNS_SERVICE = dnsService([RS1, RS2]);
 
 /** What traffic-client `open` prints once every connection has its answer (or failure). */
 interface OpenResult {

@@ -20,9 +20,9 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { TestConfig, TestService } from '../support/desired-config.js';
+import type { TestConfig } from '../support/desired-config.js';
 import { parseExposition, select, value, type Exposition } from '../support/prometheus-text.js';
-import { DNS_PORT, GC_MS, RS1, RS2, Rig, SLACK_MS, SNAT, VIP, assertAlternating, baseConfig, webService, type Server } from '../support/traffic-rig.js';
+import { DNS_PORT, GC_MS, RS1, RS2, Rig, SLACK_MS, SNAT, VIP, assertAlternating, baseConfig, dnsService, webService, type Server } from '../support/traffic-rig.js';
 
 const METRICS_PORT = 9740;
 
@@ -30,10 +30,6 @@ const METRICS_PORT = 9740;
 const FRAME_OVERHEAD = 14 + 20 + 8;
 const QUESTION_BYTES = FRAME_OVERHEAD + 'ping'.length;
 const ANSWER_BYTES = FRAME_OVERHEAD + 'rs-1\n'.length;
-
-function dnsService(backends: readonly Server[]): TestService {
-  return { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: backends.map((s) => ({ address: s.address, port: DNS_PORT })) };
-}
 
 function config(extra: { rs2State?: 'active' | 'draining'; listen?: string } = {}): TestConfig {
   const web = webService([RS1, RS2], { health_check: { type: 'tcp', interval: '500ms', timeout: '400ms', rise: 1, fall: 2 } }, extra.rs2State ? { [RS2.address]: extra.rs2State } : {});

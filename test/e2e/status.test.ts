@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeIpv4Key, lbNeigh, type LbTraffic } from '../../src/datapath/codecs.js';
 import type { DatapathMaps } from '../../src/datapath/datapath-maps.js';
 import { readSnapshot } from '../../src/observe/read-snapshot.js';
-import { DNS_PORT, RS1, RS2, Rig, SNAT, VIP, baseConfig, webService, type Server } from '../support/traffic-rig.js';
+import { DNS_PORT, RS1, RS2, Rig, SNAT, VIP, baseConfig, dnsService, webService, type Server } from '../support/traffic-rig.js';
 
 const AGENT = fileURLToPath(new URL('../../../bin/xdp4slb-agent', import.meta.url));
 
@@ -131,14 +131,7 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
         'generic',
         [
           webService([RS1, RS2], { health_check: { type: 'tcp', interval: '500ms', timeout: '400ms' } }),
-          {
-            name: 'dns',
-            vip: VIP,
-            port: DNS_PORT,
-            protocol: 'udp',
-            scheduler: 'round_robin',
-            backends: [RS1, RS2].map((s) => ({ address: s.address, port: DNS_PORT })),
-          },
+          dnsService([RS1, RS2]),
         ],
         // Nothing expires during the case: the counts stay what was sent.
         { conntrack: { gc_interval: '500ms', timeouts: { tcp_closing: '10m', udp: '10m' } } },

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { readAgentEvents, type AgentEvent } from '../../demo/agent-events.js';
+import { readAgentEvents, readLines, type AgentEvent } from '../../demo/agent-events.js';
 import { Topology, type XdpMode } from '../../demo/topology.js';
 import { LB_SCHED_HDR_LEN_MASK, encodeIpv4Key, lbNeigh } from '../../src/datapath/codecs.js';
 import { DatapathMaps } from '../../src/datapath/datapath-maps.js';
@@ -347,17 +347,11 @@ export class Holder {
 
   constructor(private readonly child: ChildProcess) {
     this.exited = new Promise((resolve) => child.once('exit', resolve));
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          this.lines.push({ ...(JSON.parse(line) as Omit<HoldLine, 'at'>), at: Date.now() });
-        } catch {
-          this.lines.push({ failure: `not JSON: ${line}`, at: Date.now() });
-        }
+    readLines(child.stdout!, (line) => {
+      try {
+        this.lines.push({ ...(JSON.parse(line) as Omit<HoldLine, 'at'>), at: Date.now() });
+      } catch {
+        this.lines.push({ failure: `not JSON: ${line}`, at: Date.now() });
       }
     });
   }
