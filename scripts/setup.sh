@@ -23,6 +23,7 @@ required=(
   "rpmbuild:rpm"
   "systemd-analyze:systemd"
   "systemctl:systemd"
+  "man:man-db"
   "ansible-playbook:ansible-core"
   "/usr/lib/python3/dist-packages/apt/__init__.py:python3-apt"
   "setpriv:util-linux"
