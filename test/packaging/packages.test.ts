@@ -182,6 +182,21 @@ describe('the .rpm', () => {
   });
 });
 
+describe('the .rpm payload', () => {
+  it('installs into a scratch root (this machine is not rpm-based), where the agent runs', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'xpk-rpmroot-'));
+    try {
+      ok('rpm', ['--root', root, '-i', '--nodeps', '--noscripts', RPM]);
+      assert.equal(fs.readlinkSync(path.join(root, 'usr/bin/xdp4slb-agent')), '../lib/xdp4slb/bin/xdp4slb-agent');
+      const agent = path.join(root, 'usr/lib/xdp4slb/bin/xdp4slb-agent');
+      assert.equal(ok(agent, ['--version']).trim(), `xdp4slb-agent ${VERSION}`);
+      ok(agent, ['--check', '--config', path.join(root, CONFIG)]);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 /* Start the installed agent in the test namespace on the default pin path; resolve after its first reconcile. */
 async function runInstalledAgentOnce(configPath: string): Promise<AgentEvent[]> {
   const events: AgentEvent[] = [];
