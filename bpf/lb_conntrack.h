@@ -104,4 +104,45 @@ static __always_inline int lb_conn_release(struct lb_conn *conn, __u32 seen_stat
 					   seen_state | LB_CT_RELEASED) == seen_state;
 }
 
+/*
+ * How soon after the client's reset a SYN counts as the fast retransmission
+ * of a refused handshake (lb_conn_restart_refused). Linux resends the SYN
+ * about two jiffies after resetting (at most ~20 ms, plus a round trip);
+ * its next retransmission waits a full timeout (1 s), by which time a fresh
+ * choice is the better bet (see below).
+ */
+#define LB_REFUSED_SYN_RETRY_NS (250ULL * 1000 * 1000)
+
+/*
+ * A SYN meets @conn, a handshake the backend never answered with SYN+ACK and
+ * the client reset just now. That is what a backend refusing a SYN on a
+ * reused SNAT tuple looks like: it still holds the tuple's previous
+ * connection in TIME_WAIT, finds the SYN not newer than it (random
+ * timestamp offsets per connection make that a coin toss), answers with the
+ * old connection's ACK; the client resets, which ends the TIME_WAIT, and
+ * resends the SYN within milliseconds. On the same backend and tuple that
+ * SYN meets nothing old and is accepted; a fresh choice could meet another
+ * TIME_WAIT, and a second refusal costs the client a full retransmission
+ * timeout (1 s, then 2 s). So the flow restarts in place, keeping backend
+ * and tuple. A backend that keeps TIME_WAIT against resets (tcp_rfc1337)
+ * refuses the same tuple again: the client's next SYN comes after
+ * LB_REFUSED_SYN_RETRY_NS and gets a fresh choice. Exactly one CPU wins the
+ * compare-and-swap; the state bits start afresh.
+ */
+static __always_inline int lb_conn_restart_refused(struct lb_conn *conn, __u64 now)
+{
+	const __u32 handshake_bits = LB_CT_SYN_SEEN | LB_CT_SYNACK_SEEN | LB_CT_ESTABLISHED |
+				     LB_CT_CLOSING_MASK | LB_CT_RELEASED | LB_CT_UDP;
+	__u32 state = conn->state;
+
+	if ((state & handshake_bits) != (LB_CT_SYN_SEEN | LB_CT_RST))
+		return 0;
+	if (now - conn->last_seen_ns > LB_REFUSED_SYN_RETRY_NS)
+		return 0;
+	if (__sync_val_compare_and_swap(&conn->state, state, LB_CT_SYN_SEEN) != state)
+		return 0;
+	conn->created_ns = now;
+	return 1;
+}
+
 #endif /* LB_CONNTRACK_H */

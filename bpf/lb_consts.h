@@ -82,6 +82,34 @@ enum lb_xdp_mode {
 	LB_XDP_GENERIC = 2,
 };
 
+/* A backend's health as the agent's checker last saw it, in lb_be_runtime. */
+enum lb_health {
+	LB_HEALTH_UNKNOWN = 0,		/* checked, no answer yet: takes no new flows */
+	LB_HEALTH_HEALTHY = 1,
+	LB_HEALTH_UNHEALTHY = 2,
+	LB_HEALTH_UNCHECKED = 3,	/* its service has no health check */
+};
+
+/* Whether a backend's MAC is known (and why not), in lb_be_runtime. */
+enum lb_resolution {
+	LB_RES_PENDING = 0,		/* no neighbour refresh has looked yet */
+	LB_RES_RESOLVED = 1,		/* lb_neigh holds its next hop's MAC */
+	LB_RES_NO_ROUTE = 2,		/* no unicast route to it */
+	LB_RES_OTHER_IFACE = 3,		/* routed out of another interface */
+	LB_RES_NO_ANSWER = 4,		/* its next hop does not answer ARP */
+};
+
+/*
+ * Outcome of the agent's last reload, in lb_agent_run: the `result` of its
+ * reload log event (applied includes "unchanged": nothing to do).
+ */
+enum lb_reload_result {
+	LB_RELOAD_NONE = 0,		/* none yet */
+	LB_RELOAD_APPLIED = 1,
+	LB_RELOAD_REJECTED = 2,		/* invalid config or restart-only change: nothing changed */
+	LB_RELOAD_FAILED = 3,		/* the kernel refused an operation: rolled back */
+};
+
 /* Longest service name plus its NUL (config: at most 63 characters). */
 #define LB_SERVICE_NAME_LEN       64
 #define LB_IFNAME_LEN             16

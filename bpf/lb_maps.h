@@ -181,4 +181,26 @@ struct {
 	__type(value, struct lb_agent_record);
 } lb_agent SEC(".maps");
 
+/*
+ * Agent (loops): backend id -> health, resolution and active connections.
+ * A hash, so a record is replaced whole and costs memory only for backends
+ * that exist; bounded by the config like lb_be_meta.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, LB_DEFAULT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_backend_runtime);
+} lb_be_runtime SEC(".maps");
+
+/* Agent: its process, last reload and last GC pass (single key 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_agent_run);
+} lb_agent_run SEC(".maps");
+
 #endif /* LB_MAPS_H */

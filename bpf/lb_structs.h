@@ -147,4 +147,44 @@ struct lb_agent_record {
 	__u16 pad;
 };
 
+/*
+ * lb_be_runtime value, by backend id: what the agent's loops know about a
+ * backend, written when it changes (never per packet), so that `status`
+ * shows it whether the agent runs or not. Times are CLOCK_MONOTONIC ns.
+ */
+struct lb_backend_runtime {
+	__u64 changed_ns;	/* when health or resolution last changed */
+	__u32 active_conns;	/* live flows at the last conntrack GC pass */
+	__u8 health;		/* enum lb_health */
+	__u8 resolution;	/* enum lb_resolution */
+	__u16 pad;
+};
+
+/*
+ * lb_agent_run value (key 0): the running agent's own record — who it is,
+ * its last reload and its last conntrack GC pass. Replaced whole on every
+ * change (a hash element: readers never see half of one).
+ */
+struct lb_agent_run {
+	__u64 started_ns;	/* CLOCK_MONOTONIC when the agent started */
+	__u64 proc_start_ticks;	/* /proc/PID/stat starttime: tells the agent from a reused pid */
+	__u32 pid;
+	__u8 reload_result;	/* enum lb_reload_result of the last reload */
+	__u8 pad[3];
+	__u64 reload_ns;	/* when the last reload ended */
+	__u64 applied_ns;	/* when a reload last applied (or confirmed) the config */
+	__u64 config_digest;	/* digest of the live config (src/agent/config-digest.ts) */
+	__u32 reload_operations;	/* map operations of the last reload */
+	__u32 reloads_applied;	/* reloads since start, by result */
+	__u32 reloads_rejected;
+	__u32 reloads_failed;
+	__u64 gc_passes;	/* conntrack GC passes since start */
+	__u64 gc_ns;		/* when the last pass ended */
+	__u64 gc_duration_ns;
+	__u32 gc_scanned;	/* lb_ct entries the last pass read */
+	__u32 gc_expired;	/* removed as idle past their timeout */
+	__u32 gc_removed;	/* removed otherwise: released, disabled backends, orphan tuples */
+	__u32 gc_entries;	/* lb_ct entries left after it */
+};
+
 #endif /* LB_STRUCTS_H */

@@ -124,19 +124,25 @@ static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 	struct lb_neigh *neigh;
 	struct tcphdr *tcp = p->l4.tcp;
 	int syn = tcp && tcp->syn && !tcp->ack;
+	int restarted = 0;
 	__u64 now = lb_now();
 
 	conn = bpf_map_lookup_elem(&lb_ct, &p->key);
 	if (conn && !lb_conn_is_client_flow(conn, &p->key))
 		conn = NULL;	/* the element was reused for another flow under us */
-	/* A released entry forwards nothing; a SYN on a closing one starts afresh. */
+	/*
+	 * A released entry forwards nothing; a SYN on a closing one starts afresh,
+	 * unless it resends a handshake the backend refused (lb_conn_restart_refused).
+	 */
 	if (!conn || (conn->state & LB_CT_RELEASED) || (syn && (conn->state & LB_CT_CLOSING_MASK))) {
 		svc = bpf_map_lookup_elem(&lb_services, &skey);
 		if (!svc)
 			return LB_ACT_PASS;	/* a port we do not balance: the host's */
 		if (tcp && !syn)
 			return lb_drop(LB_CNT_DROP_NO_CONNTRACK);
-		return lb_new_flow(p, svc->id, conn, now);
+		if (!conn || !lb_conn_restart_refused(conn, now))
+			return lb_new_flow(p, svc->id, conn, now);
+		restarted = 1;
 	}
 
 	neigh = bpf_map_lookup_elem(&lb_neigh, &conn->backend_ip);
@@ -146,7 +152,7 @@ static __always_inline enum lb_action lb_from_client(struct lb_packet *p)
 		lb_conn_add_state(conn, lb_tcp_bits_from_client(tcp, conn->state));
 	if (conn->last_seen_ns != now)
 		conn->last_seen_ns = now;
-	lb_account(conn, LB_DIR_IN, p->bytes, 0);
+	lb_account(conn, LB_DIR_IN, p->bytes, restarted);
 	lb_forward_to_backend(p, conn, neigh->mac);
 	return LB_ACT_TX;
 }

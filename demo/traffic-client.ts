@@ -10,9 +10,10 @@
  *   node traffic-client.js hold URL INTERVAL_MS [TIMEOUT_MS]
  * holds one keep-alive connection and sends a request on it every
  * INTERVAL_MS (after the previous answer) until SIGTERM or SIGINT; prints one
- * JSON line per request as it ends: { answer, port } or { failure, port },
- * port being the socket's local port (a new port: the connection was lost
- * and another opened). The argument TIMEOUT_MS (default: as above) bounds each request.
+ * JSON line per request as it ends: { answer, port, start } or { failure,
+ * port, start }, port being the socket's local port (a new port: the
+ * connection was lost and another opened), start the wall-clock time
+ * (Date.now()) just before the request was sent. The argument TIMEOUT_MS (default: as above) bounds each request.
  *
  *   node traffic-client.js stream URL INTERVAL_MS [TIMEOUT_MS]
  * the same, but each request on a connection of its own (keep-alive off):
@@ -21,7 +22,8 @@
  *   node traffic-client.js open URL COUNT
  * opens COUNT keep-alive connections at once, one request on each; prints
  * { answers, failures, ports } (ports: the local ports) when all have ended,
- * then keeps the connections open until SIGTERM or SIGINT.
+ * then keeps the connections open and idle (no TCP keepalive probes within
+ * an hour) until SIGTERM or SIGINT.
  *
  *   node traffic-client.js rate URL SECONDS [CONCURRENCY]
  * short connections (keep-alive off) one after another, on CONCURRENCY
@@ -86,11 +88,12 @@ async function repeat(url: string, intervalMs: number, timeoutMs: number, keepAl
   const { signalled, stopped } = untilSignal();
   while (!stopped()) {
     let port: number | undefined;
+    const start = Date.now();
     try {
       const answer = await httpGet(url, agent, timeoutMs, (p) => (port = p));
-      process.stdout.write(`${JSON.stringify({ answer, port })}\n`);
+      process.stdout.write(`${JSON.stringify({ answer, port, start })}\n`);
     } catch (err) {
-      process.stdout.write(`${JSON.stringify({ failure: (err as Error).message, port })}\n`);
+      process.stdout.write(`${JSON.stringify({ failure: (err as Error).message, port, start })}\n`);
     }
     if (stopped()) break;
     await Promise.race([signalled, new Promise((resolve) => setTimeout(resolve, intervalMs))]);
@@ -101,7 +104,9 @@ async function repeat(url: string, intervalMs: number, timeoutMs: number, keepAl
 /* COUNT connections opened at once, one request each, held open until a signal. */
 async function open(url: string, count: number): Promise<void> {
   const { signalled } = untilSignal();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: count });
+  // Held connections stay idle: TCP keepalive probes (the Agent's keepAliveMsecs, 1 s by default)
+  // would refresh their flows on the balancer every second, so they could never time out there.
+  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 3_600_000, maxSockets: count });
   const answers: string[] = [];
   const failures: string[] = [];
   const ports: number[] = [];
@@ -114,7 +119,10 @@ async function open(url: string, count: number): Promise<void> {
     ),
   );
   process.stdout.write(`${JSON.stringify({ answers, failures, ports })}\n`);
+  // The agent unrefs its idle sockets: with nothing else pending Node would exit here and close them all.
+  const alive = setInterval(() => undefined, 60_000);
   await signalled;
+  clearInterval(alive);
   agent.destroy();
 }
 

@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
+import { readConfigFile } from '../config/read-config-file.js';
 import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
 import { describeOperation, describePlan } from '../plan/index.js';
 import { AgentError } from './agent-error.js';
@@ -25,6 +26,7 @@ import { planAgainstKernel } from './reconcile.js';
 import { realTimers, type Timers } from './timers.js';
 import { watchConfigFile, type ConfigWatcher } from './watch-config.js';
 import { RuntimeLoops } from './runtime-loops.js';
+import { RuntimeRecords } from './runtime-records.js';
 import { monotonicClock } from '../loops/loop-context.js';
 import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
@@ -36,6 +38,10 @@ const WATCH_DEBOUNCE_MS = 50;
 
 /* How often a plan that retained addresses (flows still on them) is re-run. */
 const RETAINED_RECHECK_MS = 5_000;
+/* How long a reload waits, at most, for the loops' first answers about the
+ * backends it adds (a neighbour refresh takes about ANSWER_WAIT_MS; a live
+ * backend answers its first health probe sooner). */
+const RELOAD_SETTLE_LIMIT_MS = 1_000;
 
 export interface AgentOptions {
   readonly configPath: string;
@@ -71,6 +77,7 @@ export class Agent {
   private live: DesiredState | undefined;
   private watcher: ConfigWatcher | undefined;
   private loops: RuntimeLoops | undefined;
+  private records: RuntimeRecords | undefined;
   private running: Promise<ReloadOutcome> | undefined;
   /** Work asked for while a pass was running: the file (a reason) and/or runtime eligibility. */
   private pendingFile: string | undefined;
@@ -112,12 +119,20 @@ export class Agent {
       { event: 'attached', interface: state.interface, ifindex: this.session.ifindex, mode: this.session.attachedMode, resumed: this.session.resumed },
       this.session.resumed ? 'took over the running datapath' : 'attached the datapath',
     );
+    const context = { timers: this.timers, clock: monotonicClock, log };
     this.loops = new RuntimeLoops({
       maps: this.session.maps,
-      context: { timers: this.timers, clock: monotonicClock, log },
+      context,
       state,
       onEligibilityChange: (reason) => void this.enqueue('runtime', reason),
+      onRecordChange: (gcPass) => (gcPass ? this.records?.gcPass(gcPass) : this.records?.backendsChanged()),
     });
+    const loops = this.loops;
+    this.records = new RuntimeRecords(
+      this.session.maps,
+      { health: (s, b) => loops.health.state(s, b), resolution: (a) => loops.neighbors.resolution(a) },
+      context,
+    );
     await this.loops.startAndSettle();
     const outcome = await this.reconcile(state, loaded.facts, 'start', loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') throw new AgentError('EAPPLY', 'the initial config could not be applied (see the log)');
@@ -130,6 +145,10 @@ export class Agent {
       timers: this.timers,
     });
     await this.watcher.ready;
+    // An edit saved between the first read above and the start of the watch raised no event,
+    // and would stay unapplied until the next one: look at the file once more.
+    const now = await readConfigFile(this.opts.configPath);
+    if (!now.ok || now.text !== loaded.text) void this.reload('file-changed');
   }
 
   /** Re-read the config file and apply it. Concurrent calls are coalesced. */
@@ -178,6 +197,7 @@ export class Agent {
     await this.watcher?.close();
     await this.running;
     await this.loops?.stop();
+    this.records?.stop();
     this.session?.close();
     this.session = undefined;
   }
@@ -188,6 +208,7 @@ export class Agent {
     const loaded = await loadDesiredState(this.opts.configPath);
     if (!loaded.ok) {
       this.logRejected(loaded.issues, reason);
+      this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
     const restartOnly = restartOnlyChanges(this.live, loaded.state);
@@ -197,11 +218,16 @@ export class Agent {
         `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
           'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
       );
+      this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
     this.applyLogLevel(loaded.state);
     // The loops learn about new backends first: those take flows once healthy and resolved.
     this.loops?.update(loaded.state);
+    // An edit that replaces a service's backends must publish the new ones with the removal of the old,
+    // not a table without either while the new MACs are being resolved: those new flows would be dropped.
+    await this.loops?.settle(RELOAD_SETTLE_LIMIT_MS);
+    if (this.stopped) return 'rejected';
     const outcome = await this.reconcile(loaded.state, loaded.facts, reason, loadStarted);
     if (outcome === 'rejected' || outcome === 'failed') this.loops?.update(this.live);
     return outcome;
@@ -217,6 +243,7 @@ export class Agent {
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
+      this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
     const result = await applyPlan(plan.operations, session.maps, hostAnnouncer);
@@ -245,12 +272,14 @@ export class Agent {
         `apply failed at operation ${result.index + 1} of ${plan.operations.length} (${describeOperation(result.operation)}): ` +
           `${result.error.message}; ${result.rollbackErrors.length === 0 ? 'rolled back, the previous config stays live' : 'rollback incomplete'}`,
       );
+      this.records?.reloaded('failed', plan.operations.length);
       return 'failed';
     }
     this.live = state;
     this.loops?.setDisabledBackends(disabledBackendIds(state, session.maps));
     if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());
     log.info({ ...fields, result: 'applied' }, plan.operations.length === 0 ? 'config unchanged' : `applied ${plan.operations.length} operations`);
+    this.records?.reloaded('applied', plan.operations.length, state);
     this.scheduleRecheck(plan.retained.map((r) => r.address));
     return plan.operations.length === 0 ? 'unchanged' : 'applied';
   }

@@ -21,6 +21,8 @@ export type LoadResult =
       readonly warnings: readonly ConfigIssue[];
       /** The host as the checks saw it; the planner needs its addresses too. */
       readonly facts: HostFacts;
+      /** The file's text as read: a later read tells whether the file has changed since. */
+      readonly text: string;
     }
   | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
 
@@ -36,5 +38,5 @@ export async function loadDesiredState(path: string, hostSeverity: Severity = 'e
   const addHostChecks = parseConfigText(read.text, path, { localPortRange });
   const facts = await host;
   const result = addHostChecks({ facts, severity: hostSeverity });
-  return result.ok ? { ...result, facts } : result;
+  return result.ok ? { ...result, facts, text: read.text } : result;
 }

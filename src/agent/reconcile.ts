@@ -21,7 +21,7 @@ export async function planAgainstKernel(
   maps: DatapathMaps | undefined,
   ifindex: number,
   hostAddresses: readonly string[],
-  isEligible?: PlanContext['isHealthy'],
+  isEligible?: PlanContext['isEligible'],
 ): Promise<PlanResult> {
   const live = maps ? readLiveState(maps) : EMPTY_LIVE_STATE;
   const leaving = addressesLeaving(desired, live);
@@ -31,6 +31,6 @@ export async function planAgainstKernel(
     iface: { name: desired.interface, index: ifindex },
     hostAddresses: new Set(hostAddresses),
     addressesInUse: inUse,
-    ...(isEligible ? { isHealthy: isEligible } : {}),
+    ...(isEligible ? { isEligible } : {}),
   });
 }

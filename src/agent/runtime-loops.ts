@@ -9,6 +9,7 @@
  * A reload hands each loop the new desired state; the loops keep what they
  * know about backends that stay (a reload does not reset health or MACs).
  */
+import { backendsInUse } from '../datapath/addresses-in-use.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
 import type { BackendId, DesiredState, ServiceId } from '../model/desired-state.js';
 import { ConntrackGc, type GcPassStats, type GcSettings } from '../loops/conntrack-gc.js';
@@ -22,6 +23,8 @@ export interface RuntimeLoopsOptions {
   readonly context: LoopContext;
   readonly state: DesiredState;
   readonly onEligibilityChange: (reason: 'health' | 'neighbors') => void;
+  /** What the runtime records show changed: a health status or a resolution (any), or a GC pass ended. */
+  readonly onRecordChange?: (gcPass?: GcPassStats) => void;
 }
 
 /* How long start-up waits for the first health round and neighbour refresh
@@ -63,10 +66,22 @@ export class RuntimeLoops {
       refreshIntervalMs: state.neighbors.refreshIntervalMs,
       interface: state.interface,
       onChange: () => this.neighborsChanged(),
+      // A removed backend's flows go on (DESIGN.md §4): its MAC stays while they do.
+      flowsUse: (addresses) => backendsInUse(maps, addresses),
     });
     // The checker logs each backend's health change itself.
-    this.health = new HealthChecker({ context, onChange: () => this.opts.onEligibilityChange('health') });
-    this.gc = new ConntrackGc({ maps, context, settings: gcSettings(state), disabledBackends: () => this.disabled });
+    this.health = new HealthChecker({
+      context,
+      onChange: () => this.opts.onEligibilityChange('health'),
+      onStatusChange: () => this.opts.onRecordChange?.(),
+    });
+    this.gc = new ConntrackGc({
+      maps,
+      context,
+      settings: gcSettings(state),
+      disabledBackends: () => this.disabled,
+      onPass: (stats) => this.opts.onRecordChange?.(stats),
+    });
     this.update(state);
   }
 
@@ -92,8 +107,17 @@ export class RuntimeLoops {
   async startAndSettle(): Promise<void> {
     this.neighbors.start();
     this.health.start();
+    await this.settle(SETTLE_LIMIT_MS);
+  }
+
+  /**
+   * Wait, at most `limitMs`, until neighbours and health checks have a first
+   * answer for every backend of the state (those added by the last update()
+   * are the ones still unknown). Returns at once when nothing is unknown.
+   */
+  async settle(limitMs: number): Promise<void> {
     const { timers, clock } = this.opts.context;
-    const deadline = clock() + BigInt(SETTLE_LIMIT_MS) * 1_000_000n;
+    const deadline = clock() + BigInt(limitMs) * 1_000_000n;
     while (clock() < deadline && !this.settled()) {
       await new Promise<void>((resolve) => timers.setTimeout(resolve, SETTLE_POLL_MS));
     }
@@ -130,6 +154,7 @@ export class RuntimeLoops {
   private neighborsChanged(): void {
     const counts = this.neighborCounts();
     this.opts.context.log.info({ event: 'neighbors', ...counts }, `backend MACs: ${counts.resolved} resolved, ${counts.unresolved} unresolved`);
+    this.opts.onRecordChange?.();
     this.opts.onEligibilityChange('neighbors');
   }
 }

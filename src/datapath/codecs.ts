@@ -93,6 +93,37 @@ export const LbXdpMode = {
 export type XdpModeName = keyof typeof LbXdpMode;
 export const XDP_MODE_NAMES: readonly XdpModeName[] = ['auto', 'native', 'generic'];
 
+/** enum lb_health: a backend's health in lb_be_runtime. */
+export const LbHealth = {
+  unknown: 0,
+  healthy: 1,
+  unhealthy: 2,
+  unchecked: 3,
+} as const;
+export type HealthName = keyof typeof LbHealth;
+export const HEALTH_NAMES: readonly HealthName[] = ['unknown', 'healthy', 'unhealthy', 'unchecked'];
+
+/** enum lb_resolution: whether a backend's MAC is known (and why not), in lb_be_runtime. */
+export const LbResolution = {
+  pending: 0,
+  resolved: 1,
+  no_route: 2,
+  other_iface: 3,
+  no_answer: 4,
+} as const;
+export type ResolutionName = keyof typeof LbResolution;
+export const RESOLUTION_NAMES: readonly ResolutionName[] = ['pending', 'resolved', 'no_route', 'other_iface', 'no_answer'];
+
+/** enum lb_reload_result: the agent's last reload, in lb_agent_run (the `result` of its log event). */
+export const LbReloadResult = {
+  none: 0,
+  applied: 1,
+  rejected: 2,
+  failed: 3,
+} as const;
+export type ReloadResultName = keyof typeof LbReloadResult;
+export const RELOAD_RESULT_NAMES: readonly ReloadResultName[] = ['none', 'applied', 'rejected', 'failed'];
+
 export const LB_SERVICE_NAME_LEN = 64;
 export const LB_IFNAME_LEN = 16;
 
@@ -668,6 +699,77 @@ export const lbAgentRecord = defineStruct<LbAgentRecord>(
   [{ c: 'pad', offset: 22, size: 2 }],
 );
 
+/** struct lb_backend_runtime: lb_be_runtime value, by backend id (the agent's loops' record). */
+export interface LbBackendRuntime {
+  /** CLOCK_MONOTONIC ns when health or resolution last changed. */
+  changedNs: bigint;
+  activeConns: number;
+  /** enum lb_health */
+  health: number;
+  /** enum lb_resolution */
+  resolution: number;
+}
+export const lbBackendRuntime = defineStruct<LbBackendRuntime>(
+  'lb_backend_runtime',
+  16,
+  [
+    { c: 'changed_ns', ts: 'changedNs', kind: 'u64', offset: 0 },
+    { c: 'active_conns', ts: 'activeConns', kind: 'u32', offset: 8 },
+    { c: 'health', ts: 'health', kind: 'u8', offset: 12 },
+    { c: 'resolution', ts: 'resolution', kind: 'u8', offset: 13 },
+  ],
+  [{ c: 'pad', offset: 14, size: 2 }],
+);
+
+/** struct lb_agent_run: lb_agent_run value (key 0), the running agent's record. Times are CLOCK_MONOTONIC ns. */
+export interface LbAgentRun {
+  startedNs: bigint;
+  /** starttime of /proc/PID/stat (clock ticks since boot). */
+  procStartTicks: bigint;
+  pid: number;
+  /** enum lb_reload_result */
+  reloadResult: number;
+  reloadNs: bigint;
+  appliedNs: bigint;
+  configDigest: bigint;
+  reloadOperations: number;
+  reloadsApplied: number;
+  reloadsRejected: number;
+  reloadsFailed: number;
+  gcPasses: bigint;
+  gcNs: bigint;
+  gcDurationNs: bigint;
+  gcScanned: number;
+  gcExpired: number;
+  gcRemoved: number;
+  gcEntries: number;
+}
+export const lbAgentRun = defineStruct<LbAgentRun>(
+  'lb_agent_run',
+  104,
+  [
+    { c: 'started_ns', ts: 'startedNs', kind: 'u64', offset: 0 },
+    { c: 'proc_start_ticks', ts: 'procStartTicks', kind: 'u64', offset: 8 },
+    { c: 'pid', ts: 'pid', kind: 'u32', offset: 16 },
+    { c: 'reload_result', ts: 'reloadResult', kind: 'u8', offset: 20 },
+    { c: 'reload_ns', ts: 'reloadNs', kind: 'u64', offset: 24 },
+    { c: 'applied_ns', ts: 'appliedNs', kind: 'u64', offset: 32 },
+    { c: 'config_digest', ts: 'configDigest', kind: 'u64', offset: 40 },
+    { c: 'reload_operations', ts: 'reloadOperations', kind: 'u32', offset: 48 },
+    { c: 'reloads_applied', ts: 'reloadsApplied', kind: 'u32', offset: 52 },
+    { c: 'reloads_rejected', ts: 'reloadsRejected', kind: 'u32', offset: 56 },
+    { c: 'reloads_failed', ts: 'reloadsFailed', kind: 'u32', offset: 60 },
+    { c: 'gc_passes', ts: 'gcPasses', kind: 'u64', offset: 64 },
+    { c: 'gc_ns', ts: 'gcNs', kind: 'u64', offset: 72 },
+    { c: 'gc_duration_ns', ts: 'gcDurationNs', kind: 'u64', offset: 80 },
+    { c: 'gc_scanned', ts: 'gcScanned', kind: 'u32', offset: 88 },
+    { c: 'gc_expired', ts: 'gcExpired', kind: 'u32', offset: 92 },
+    { c: 'gc_removed', ts: 'gcRemoved', kind: 'u32', offset: 96 },
+    { c: 'gc_entries', ts: 'gcEntries', kind: 'u32', offset: 100 },
+  ],
+  [{ c: 'pad', offset: 21, size: 3 }],
+);
+
 /** Every struct codec, for the layout test. */
 export const STRUCT_CODECS: readonly StructDescriptor[] = [
   lbServiceKey,
@@ -682,6 +784,8 @@ export const STRUCT_CODECS: readonly StructDescriptor[] = [
   lbBackendMeta,
   lbAnnounced,
   lbAgentRecord,
+  lbBackendRuntime,
+  lbAgentRun,
 ];
 
 // ------------------------------------------------------------------ small values
@@ -779,6 +883,28 @@ export function addTraffic(a: LbTraffic, b: LbTraffic): LbTraffic {
 /** Sum over CPUs of a per-CPU lb_traffic value. */
 export function decodePerCpuTrafficSum(buf: Uint8Array, cpus: number): LbTraffic {
   return decodePerCpu(buf, lbTraffic.size, cpus, lbTraffic.decode, addTraffic);
+}
+
+/**
+ * decodePerCpuTrafficSum in place: the per-CPU lb_traffic value at `offset`
+ * of `buf` (a batch read's values), summed without an object per CPU.
+ */
+export function sumPerCpuTraffic(buf: Buffer, offset: number, cpus: number): LbTraffic {
+  const stride = perCpuStride(lbTraffic.size);
+  const read = lbTraffic.read;
+  let packetsIn = 0n;
+  let bytesIn = 0n;
+  let packetsOut = 0n;
+  let bytesOut = 0n;
+  let newFlows = 0n;
+  for (let at = offset, cpu = 0; cpu < cpus; cpu++, at += stride) {
+    packetsIn += read.packetsIn(buf, at);
+    bytesIn += read.bytesIn(buf, at);
+    packetsOut += read.packetsOut(buf, at);
+    bytesOut += read.bytesOut(buf, at);
+    newFlows += read.newFlows(buf, at);
+  }
+  return { packetsIn, bytesIn, packetsOut, bytesOut, newFlows };
 }
 
 /** Sum over CPUs of a per-CPU __u64 value (one lb_counters slot). */

@@ -10,17 +10,19 @@ import type { BpfObject } from '../kernel/bpf-object.js';
 import { KernelError } from '../kernel/errors.js';
 import {
   COUNTER_NAMES,
-  LB_CNT_MAX,
   decodePerCpuTrafficSum,
+  sumPerCpuTraffic,
   decodePerCpuU64Sum,
   decodeIpv4Key,
   decodeU32,
   encodeIpv4Key,
   encodeU32,
   lbAgentRecord,
+  lbAgentRun,
   lbAnnounced,
   lbBackend,
   lbBackendMeta,
+  lbBackendRuntime,
   lbConn,
   lbFlowKey,
   lbNeigh,
@@ -29,8 +31,10 @@ import {
   lbServiceMeta,
   lbSnatPool,
   type LbAgentRecord,
+  type LbAgentRun,
   type LbBackend,
   type LbBackendMeta,
+  type LbBackendRuntime,
   type LbConn,
   type LbFlowKey,
   type LbServiceKey,
@@ -65,8 +69,17 @@ export const DATAPATH_MAP_NAMES = [
   'lb_be_meta',
   'lb_announced',
   'lb_agent',
+  'lb_be_runtime',
+  'lb_agent_run',
 ] as const;
 export type DatapathMapName = (typeof DATAPATH_MAP_NAMES)[number];
+
+/*
+ * Maps a datapath pinned by an older build lacks: the pins of such a build
+ * still open (for `down`, `status` and the restart that adds them), with
+ * these read as empty.
+ */
+const ADDED_LATER: ReadonlySet<DatapathMapName> = new Set(['lb_be_runtime', 'lb_agent_run']);
 
 export type DatapathCounters = Record<string, bigint>;
 
@@ -97,7 +110,10 @@ export class DatapathMaps {
     if (!fs.existsSync(`${pinDir}/lb_svc_meta`)) return undefined;
     const maps = {} as Record<DatapathMapName, BpfMap>;
     try {
-      for (const name of DATAPATH_MAP_NAMES) maps[name] = BpfMap.fromPin(`${pinDir}/${name}`);
+      for (const name of DATAPATH_MAP_NAMES) {
+        if (ADDED_LATER.has(name) && !fs.existsSync(`${pinDir}/${name}`)) continue;
+        maps[name] = BpfMap.fromPin(`${pinDir}/${name}`);
+      }
     } catch (err) {
       for (const map of Object.values(maps)) map.close();
       throw err;
@@ -106,7 +122,14 @@ export class DatapathMaps {
   }
 
   map(name: DatapathMapName): BpfMap {
-    return this.maps[name];
+    const map = this.maps[name] as BpfMap | undefined;
+    if (map === undefined) throw new KernelError('EBPF_OBJ_GET', 'DatapathMaps.map', `map ${name} is not pinned (a datapath pinned by an older build)`);
+    return map;
+  }
+
+  /** Whether the map is there (one of ADDED_LATER may not be, under an older build's pins). */
+  has(name: DatapathMapName): boolean {
+    return this.maps[name] !== undefined;
   }
 
   /** How many services and backends the maps can hold (the planner's id limits). */
@@ -293,16 +316,22 @@ export class DatapathMaps {
    * array walks in id order. Empty for a negative `maxId`.
    */
   backendsUpTo(maxId: number): PackedChunk {
+    return this.arrayUpTo(this.maps.lb_backends, maxId);
+  }
+
+  /** Entries 0..maxId of an array map as one packed chunk (entry i at i * keySize and i * valueBufferSize). */
+  private arrayUpTo(map: BpfMap, maxId: number): PackedChunk {
     const chunks: PackedChunk[] = [];
     let count = 0;
     if (maxId >= 0) {
-      for (const chunk of this.maps.lb_backends.lookupBatchPacked({ chunk: maxId + 1 })) {
+      for (const chunk of map.lookupBatchPacked({ chunk: Math.min(maxId + 1, BATCH_CHUNK) })) {
         chunks.push(chunk);
         count += chunk.count;
         if (count > maxId) break;
       }
     }
-    return joinChunks(chunks, this.maps.lb_backends);
+    const all = joinChunks(chunks, map);
+    return all.count > maxId + 1 ? { ...all, count: Math.max(maxId + 1, 0) } : all;
   }
 
   putSnatPool(pool: LbSnatPool): void {
@@ -417,6 +446,33 @@ export class DatapathMaps {
     this.maps.lb_agent.update(encodeU32(0), lbAgentRecord.encode(record));
   }
 
+  /** What the agent's loops last recorded per backend id (lb_be_runtime). */
+  backendRuntimes(): Map<number, LbBackendRuntime> {
+    return this.has('lb_be_runtime') ? this.decodeAll(this.maps.lb_be_runtime, lbBackendRuntime.decode) : new Map();
+  }
+
+  /** Many records in one syscall, encoded into one buffer (every backend's may change at each GC pass). */
+  putBackendRuntimes(entries: readonly { id: number; runtime: LbBackendRuntime }[]): void {
+    const values = Buffer.alloc(entries.length * lbBackendRuntime.size);
+    entries.forEach((e, i) => lbBackendRuntime.encodeInto(e.runtime, values, i * lbBackendRuntime.size));
+    this.map('lb_be_runtime').updatePacked(Buffer.from(Uint32Array.from(entries, (e) => e.id).buffer), values);
+  }
+
+  /** Records of backends that are gone; returns how many were there. */
+  deleteBackendRuntimes(ids: readonly number[]): number {
+    return ids.length === 0 ? 0 : this.map('lb_be_runtime').deleteBatch(ids.map(encodeU32));
+  }
+
+  /** The running (or last) agent's record; undefined before an agent of this build wrote one. */
+  agentRun(): LbAgentRun | undefined {
+    const value = this.has('lb_agent_run') ? this.maps.lb_agent_run.lookup(encodeU32(0)) : undefined;
+    return value && lbAgentRun.decode(value);
+  }
+
+  putAgentRun(run: LbAgentRun): void {
+    this.map('lb_agent_run').update(encodeU32(0), lbAgentRun.encode(run));
+  }
+
   /** A map keyed by __u32, decoded at offsets. */
   private decodeAll<T>(map: BpfMap, decode: (buf: Uint8Array, offset: number) => T): Map<number, T> {
     const out = new Map<number, T>();
@@ -464,14 +520,36 @@ export class DatapathMaps {
     }
   }
 
-  /** Global counters summed over CPUs, by name (COUNTER_NAMES). */
+  /** Global counters summed over CPUs, by name (COUNTER_NAMES): one batch read of lb_counters. */
   counters(): DatapathCounters {
     const cpus = numPossibleCpus();
-    const out: DatapathCounters = {};
-    for (let i = 0; i < LB_CNT_MAX; i++) {
-      const value = this.maps.lb_counters.lookup(encodeU32(i));
-      out[COUNTER_NAMES[i]!] = value ? decodePerCpuU64Sum(value, cpus) : 0n;
-    }
+    const map = this.maps.lb_counters;
+    const out: DatapathCounters = Object.fromEntries(COUNTER_NAMES.map((name) => [name, 0n]));
+    this.scan(map, (keys, keyAt, values, valueAt) => {
+      const name = COUNTER_NAMES[decodeU32(keys, keyAt)];
+      if (name !== undefined) out[name] = decodePerCpuU64Sum(values.subarray(valueAt, valueAt + map.valueBufferSize), cpus);
+    });
+    return out;
+  }
+
+  /**
+   * Traffic of services 0..maxId summed over CPUs (entry i is service i),
+   * from batch reads of lb_svc_stats: for a view of every service at once.
+   */
+  serviceTrafficUpTo(maxId: number): LbTraffic[] {
+    return this.trafficUpTo(this.maps.lb_svc_stats, maxId);
+  }
+
+  /** Traffic of backends 0..maxId summed over CPUs (entry i is backend i), from batch reads of lb_be_stats. */
+  backendTrafficUpTo(maxId: number): LbTraffic[] {
+    return this.trafficUpTo(this.maps.lb_be_stats, maxId);
+  }
+
+  private trafficUpTo(map: BpfMap, maxId: number): LbTraffic[] {
+    const { values, count } = this.arrayUpTo(map, maxId);
+    const cpus = numPossibleCpus();
+    const out = new Array<LbTraffic>(count);
+    for (let i = 0; i < count; i++) out[i] = sumPerCpuTraffic(values, i * map.valueBufferSize, cpus);
     return out;
   }
 

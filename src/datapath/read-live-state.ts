@@ -14,7 +14,7 @@ import type { DatapathMaps } from './datapath-maps.js';
 import { serviceId, type Protocol } from '../model/desired-state.js';
 import type { LiveBackend, LiveService, LiveSnatPool, LiveState, StrayService } from '../plan/live-state.js';
 
-const PROTOCOLS: ReadonlyMap<number, Protocol> = new Map([
+export const PROTOCOLS: ReadonlyMap<number, Protocol> = new Map([
   [IPPROTO_TCP, 'tcp'],
   [IPPROTO_UDP, 'udp'],
 ]);

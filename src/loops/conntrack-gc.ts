@@ -71,6 +71,8 @@ export interface ConntrackGcOptions {
   readonly disabledBackends?: () => ReadonlySet<number>;
   /** Entries per batch read: bounds how long one chunk holds the event loop. */
   readonly chunkEntries?: number;
+  /** Each completed pass's figures (for the runtime records and metrics). */
+  readonly onPass?: (stats: GcPassStats) => void;
 }
 
 /* A chunk holds the event loop ~3 ms, or under 20 ms when 10 % of it expires (bench/gc-bench.ts, 1M flows). */
@@ -84,6 +86,7 @@ export class ConntrackGc implements BackgroundLoop {
   private readonly context: LoopContext;
   private readonly disabledBackends: () => ReadonlySet<number>;
   private readonly chunkEntries: number;
+  private readonly onPass: (stats: GcPassStats) => void;
   private settings: GcSettings;
   private owned: OwnedTuples | undefined;
   private timer: unknown;
@@ -98,6 +101,7 @@ export class ConntrackGc implements BackgroundLoop {
     this.settings = options.settings;
     this.disabledBackends = options.disabledBackends ?? (() => NO_BACKENDS);
     this.chunkEntries = options.chunkEntries ?? DEFAULT_CHUNK_ENTRIES;
+    this.onPass = options.onPass ?? (() => undefined);
   }
 
   /** The figures of the last completed pass. */
@@ -172,6 +176,7 @@ export class ConntrackGc implements BackgroundLoop {
     this.last = stats;
     const { scanned, expired, released, purged, orphansFreed, durationMs, entries, capacity } = stats;
     log.debug({ event: 'conntrack-gc', scanned, expired, released, purged, orphansFreed, durationMs, entries, capacity }, 'conntrack GC pass');
+    this.onPass(stats);
     return stats;
   }
 }

@@ -51,6 +51,8 @@ export interface HealthCheckerOptions {
   readonly context: LoopContext;
   /** Eligibility changes made by probe results; those made by update() are visible through isHealthy() at once. */
   readonly onChange: (changes: readonly HealthChange[]) => void;
+  /** Any change of a backend's status (unknown to unhealthy included, which changes no eligibility): for the runtime records. */
+  readonly onStatusChange?: () => void;
   /** Probes in flight at most. Default DEFAULT_MAX_CONCURRENT. */
   readonly maxConcurrent?: number;
   /** Default: real TCP and HTTP probes (probeBackend). */
@@ -74,6 +76,7 @@ interface Entry {
 export class HealthChecker implements BackgroundLoop {
   private readonly context: LoopContext;
   private readonly onChange: (changes: readonly HealthChange[]) => void;
+  private readonly onStatusChange: () => void;
   private readonly maxConcurrent: number;
   private readonly probe: Probe;
   private readonly random: () => number;
@@ -88,10 +91,11 @@ export class HealthChecker implements BackgroundLoop {
   private loop: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(options: HealthCheckerOptions) {
-    const { context, onChange, maxConcurrent = DEFAULT_MAX_CONCURRENT, probe = probeBackend, random = Math.random } = options;
+    const { context, onChange, onStatusChange = () => undefined, maxConcurrent = DEFAULT_MAX_CONCURRENT, probe = probeBackend, random = Math.random } = options;
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`maxConcurrent must be a positive integer, not ${maxConcurrent}`);
     this.context = context;
     this.onChange = onChange;
+    this.onStatusChange = onStatusChange;
     this.maxConcurrent = maxConcurrent;
     this.probe = probe;
     this.random = random;
@@ -223,6 +227,7 @@ export class HealthChecker implements BackgroundLoop {
     const fields = { service: target.serviceId, backend: target.backendId, ms: result.ms, error: result.error };
     if (after !== before) {
       this.context.log.info({ event: 'health', ...fields, from: before, to: after, healthy: takesNewFlows(after) }, 'backend health changed');
+      this.onStatusChange();
     }
     else if (!result.ok) this.context.log.debug(fields, 'health probe failed');
     if (takesNewFlows(after) === entry.reported) return;

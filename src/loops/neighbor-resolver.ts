@@ -23,8 +23,12 @@
  * many backends (a router) are resolved once.
  *
  * update() carries state across a reload: an address that stays keeps its
- * resolution (a reload never drops a MAC), a new one is resolved at once, a
- * removed one loses its lb_neigh entry. Nothing is refreshed before the
+ * resolution (a reload never drops a MAC), a new one is resolved at once. A
+ * removed one keeps its lb_neigh entry, refreshed like the others, while
+ * live flows still go to it (asked at every refresh through flowsUse, also
+ * about entries a restarted agent finds): removing a backend stops new flows
+ * only, and its existing flows need its MAC for every packet (DESIGN.md §4).
+ * Once no flow uses it, its entry goes. Nothing is refreshed before the
  * first update(): an empty set would delete the entries a restarted agent
  * still forwards with. A refresh that fails (an `ip` error) changes nothing
  * and is logged; the next one starts from the kernel's state again.
@@ -67,6 +71,11 @@ export interface NeighborResolverOptions {
   readonly interface?: string;
   /** Default: kernelNeighborHost. */
   readonly host?: NeighborHost;
+  /**
+   * Which of these addresses (not in the config) live flows still send to.
+   * Default: none, so a removed address loses its entry at once.
+   */
+  readonly flowsUse?: (addresses: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 const UNRESOLVED: NeighborResolution = { state: 'unresolved' };
@@ -77,9 +86,12 @@ export class NeighborResolver implements BackgroundLoop {
   private readonly onChange: (changed: string[]) => void;
   private readonly ifname: string | undefined;
   private readonly host: NeighborHost;
+  private readonly flowsUse: NeighborResolverOptions['flowsUse'];
   private refreshIntervalMs: number;
   /** The backend addresses of the config; undefined until the first update(). */
   private addresses: Set<string> | undefined;
+  /** Addresses out of the config that flows still used at the last look: kept resolved for them. */
+  private retained = new Set<string>();
   private readonly resolutions = new Map<string, NeighborResolution>();
   private loop: 'new' | 'running' | 'stopped' = 'new';
   /** The armed timer of the next refresh. */
@@ -98,6 +110,7 @@ export class NeighborResolver implements BackgroundLoop {
     this.onChange = options.onChange;
     this.ifname = options.interface;
     this.host = options.host ?? kernelNeighborHost;
+    this.flowsUse = options.flowsUse;
     this.refreshIntervalMs = options.refreshIntervalMs;
   }
 
@@ -132,9 +145,15 @@ export class NeighborResolver implements BackgroundLoop {
     const previous = this.addresses ?? new Set<string>();
     for (const address of previous) {
       if (wanted.has(address)) continue;
+      // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
+      if (this.flowsUse !== undefined) {
+        this.retained.add(address);
+        continue;
+      }
       this.resolutions.delete(address);
       this.maps.deleteNeighbor(address);
     }
+    for (const address of wanted) this.retained.delete(address);
     const added = this.addresses === undefined || addresses.some((a) => !previous.has(a));
     const intervalChanged = refreshIntervalMs !== this.refreshIntervalMs;
     this.addresses = wanted;
@@ -197,7 +216,9 @@ export class NeighborResolver implements BackgroundLoop {
 
   private async refresh(): Promise<void> {
     this.lastStartNs = this.context.clock();
-    const addresses = [...(this.addresses ?? [])];
+    await this.recheckRetained();
+    if (this.stopped) return;
+    const addresses = [...this.kept()];
     const hops = await this.host.nextHops(addresses);
     if (this.stopped) return;
     const before = byNeighbor(await this.host.readTable());
@@ -224,6 +245,29 @@ export class NeighborResolver implements BackgroundLoop {
       const key = neighborKey(hop.nextHop, hop.ifname);
       return { route: 'ok', nextHop: hop.nextHop, before: before.get(key), after: after.get(key) };
     });
+  }
+
+  /** The config's addresses and those retained for flows: what lb_neigh keeps. */
+  private kept(): Set<string> {
+    return new Set([...(this.addresses ?? []), ...this.retained]);
+  }
+
+  /**
+   * Which addresses out of the config flows still use: those retained
+   * before, and lb_neigh entries of no configured address (a restarted
+   * agent's, or a failed refresh's leftovers). The others are forgotten;
+   * apply() deletes their entries.
+   */
+  private async recheckRetained(): Promise<void> {
+    if (this.flowsUse === undefined || this.addresses === undefined) return;
+    const candidates = new Set(this.retained);
+    for (const address of readNeighborMap(this.maps).keys()) if (!this.addresses.has(address)) candidates.add(address);
+    if (candidates.size === 0) return;
+    const used = await this.flowsUse([...candidates]);
+    // An update() during the scan may have configured some again.
+    const configured = this.addresses;
+    this.retained = new Set([...used].filter((a) => !configured.has(a)));
+    for (const address of candidates) if (!configured.has(address) && !this.retained.has(address)) this.resolutions.delete(address);
   }
 
   private sendsOn(hop: NextHop): boolean {
@@ -257,10 +301,10 @@ export class NeighborResolver implements BackgroundLoop {
   private apply(addresses: readonly string[], observe: (address: string) => NeighborObservation): void {
     const live = readNeighborMap(this.maps);
     const now = this.context.clock();
-    const wanted = this.addresses ?? new Set<string>();
+    const wanted = this.kept();
     const changed: string[] = [];
     for (const address of addresses) {
-      // Removed by an update() during this refresh: its entry is gone and must stay gone.
+      // Removed by an update() during this refresh (without flowsUse): its entry is gone and must stay gone.
       if (!wanted.has(address)) continue;
       const inMap = live.get(address);
       // A restarted agent adopts the pinned MAC, so its flows keep going while the kernel re-resolves.

@@ -40,8 +40,8 @@ export interface PlanContext {
   readonly hostAddresses: ReadonlySet<string>;
   /** Addresses live flows still use; only those in addressesLeaving() matter. */
   readonly addressesInUse: ReadonlySet<string>;
-  /** Runtime health (issue: health checks); absent means every backend is healthy. */
-  readonly isHealthy?: (service: ServiceId, backend: BackendId) => boolean;
+  /** Runtime eligibility (healthy or unchecked, and its MAC resolved); absent means every backend is eligible. */
+  readonly isEligible?: (service: ServiceId, backend: BackendId) => boolean;
 }
 
 export interface RetainedAddress {
@@ -106,7 +106,7 @@ function pairBackends(
 
 /** Whether a backend takes new flows, i.e. gets slots in its service's table. */
 function isEligible(service: ServiceState, backend: BackendState, ctx: PlanContext): boolean {
-  return backend.state === 'active' && backend.weight > 0 && (ctx.isHealthy?.(service.id, backend.id) ?? true);
+  return backend.state === 'active' && backend.weight > 0 && (ctx.isEligible?.(service.id, backend.id) ?? true);
 }
 
 function samePool(a: LiveSnatPool | null, b: LiveSnatPool): boolean {

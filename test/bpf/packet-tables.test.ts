@@ -740,6 +740,71 @@ const snatCases: PacketCase[] = [
 ];
 
 import { lbConn, lbFlowKey } from '../../src/datapath/codecs.js';
+/*
+ * A backend holding a reused SNAT tuple in TIME_WAIT may refuse the SYN: it
+ * answers with the old connection's ACK, the client resets (ending the
+ * TIME_WAIT) and resends the SYN at once. That SYN must go to the same
+ * backend on the same tuple (round robin would pick the other one).
+ */
+let refusedPort = 0;
+function refusedHandshake(dp: LoadedDatapath): void {
+  base(dp);
+  send(dp, syn);
+  refusedPort = connOf(dp, syn).snatPort;
+  send(dp, fromBackend(dp, syn, ACK, { seq: 7777, ack: 4242 }));
+  send(dp, fromClient({ flags: RST, extra: { seq: 4242 } }));
+}
+
+/** Moves a flow's last-seen stamp `ns` into the past, as if that much time had passed. */
+function ageFlow(dp: LoadedDatapath, clientFrame: Buffer, ns: bigint): void {
+  const conn = connOf(dp, clientFrame);
+  dp.maps.map('lb_ct').update(encodeKey(clientKey(clientFrame)), lbConn.encode({ ...conn, lastSeenNs: conn.lastSeenNs - ns }));
+}
+
+const refusedSynCases: PacketCase[] = [
+  {
+    description: 'a SYN resent right after the client reset a handshake the backend refused (no SYN+ACK) keeps its backend and SNAT tuple',
+    setup: refusedHandshake,
+    input: () => syn,
+    verdict: 'TX',
+    expected: (dp, input) => withRewrite(towardsBackend(RS1, syn)(dp, input), { srcPort: refusedPort }),
+    after: (dp) => {
+      const conn = connOf(dp, syn);
+      assert.equal(conn.state, S.SYN_SEEN, 'the flow starts afresh');
+      assert.equal(conn.backendIp, RS1.ip);
+      assert.equal(conn.snatPort, refusedPort);
+      assert.deepEqual([...dp.maps.snatTuples()].map((t) => [t.reply.srcIp, t.reply.dstPort, t.owner.srcPort]), [[RS1.ip, refusedPort, CPORT]]);
+      // The handshake's replies reach the client on the kept tuple.
+      assert.equal(dp.run(fromBackend(dp, syn, SYNACK)).verdict, 'TX');
+      assert.equal(connOf(dp, syn).state, S.SYN_SEEN | S.SYNACK_SEEN);
+    },
+  },
+  {
+    description: 'a SYN long after such a reset (a retransmission timeout later) gets a fresh backend choice',
+    setup: (dp) => {
+      refusedHandshake(dp);
+      ageFlow(dp, syn, 1_000_000_000n);
+    },
+    input: () => syn,
+    verdict: 'TX',
+    expected: towardsBackend(RS2, syn),
+    after: (dp) => assert.equal(connOf(dp, syn).backendIp, RS2.ip),
+  },
+  {
+    description: 'a SYN right after the client reset an answered handshake (SYN+ACK seen) gets a fresh backend choice',
+    setup: (dp) => {
+      base(dp);
+      send(dp, syn);
+      send(dp, fromBackend(dp, syn, SYNACK));
+      send(dp, fromClient({ flags: RST }));
+    },
+    input: () => syn,
+    verdict: 'TX',
+    expected: towardsBackend(RS2, syn),
+  },
+];
+
+
 const encodeKey = (k: LbFlowKey): Buffer => lbFlowKey.encode(k);
 
 describe('packet tables (BPF_PROG_TEST_RUN on the built object)', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
@@ -751,6 +816,7 @@ describe('packet tables (BPF_PROG_TEST_RUN on the built object)', { skip: proces
     drops: dropCases,
     'backend choice': choiceCases,
     'SNAT allocation': snatCases,
+    'refused handshake': refusedSynCases,
   };
   for (const [table, cases] of Object.entries(tables)) {
     describe(table, () => {

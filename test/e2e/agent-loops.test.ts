@@ -5,14 +5,17 @@
  * and real traffic from the client through the VIP:
  *
  *  1. backend MACs are configured nowhere: the neighbour loop resolves them
- *     and both servers answer, round robin alternating (generic and native);
+ *     and both servers answer, round robin alternating, over TCP and UDP;
+ *     then `down` removes the program, the pins and the VIP (generic and native);
  *  2. a server's MAC changes: lb_neigh has the new one within one
- *     refresh_interval, and traffic (new flows and a held one) goes on;
+ *     refresh_interval, and traffic (new flows and a held one) goes on
+ *     (generic and native);
  *  3. conntrack GC: closed TCP flows and idle UDP flows leave lb_ct and
  *     lb_snat after their timeouts, and a pool of 4 SNAT ports serves twice
  *     as many short connections one after the other;
  *  4. health checks: a stopped server leaves the scheduler table within
- *     fall × interval (then zero failures), and comes back after rise × interval;
+ *     fall × interval (then zero failures), and comes back after rise × interval
+ *     (generic and native);
  *  5. `state: draining`: a held keep-alive connection goes on with its server,
  *     new connections go to the other;
  *  6. `state: disabled`: the GC removes the backend's flows from lb_ct and
@@ -22,11 +25,11 @@
  * agent, pin path) and removes it in after(), also when it fails.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../../src/datapath/codecs.js';
 import type { TestConfig } from '../support/desired-config.js';
 import {
-  DNS_PORT,
   GC_MS,
   Holder,
   REFRESH_MS,
@@ -39,6 +42,7 @@ import {
   assertAlternating,
   assertHeldBy,
   baseConfig,
+  dnsService,
   serverNamed,
   webService,
   type Server,
@@ -55,7 +59,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
         rig = new Rig(tag, mode, [RS1, RS2]);
         await rig.startServer(RS1);
         await rig.startServer(RS2);
-        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2])]));
+        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2]), dnsService([RS1, RS2])]));
         await rig.startAgent();
       });
       after(() => rig?.destroy());
@@ -81,60 +85,82 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
         assert.deepEqual(failures, []);
         assertAlternating(answers, [RS1.name, RS2.name]);
       });
+
+      it('UDP through the VIP is answered by both servers, alternating', () => {
+        const { answers, failures } = rig!.udp(6);
+        assert.deepEqual(failures, []);
+        assertAlternating(answers, [RS1.name, RS2.name]);
+      });
+
+      it('down removes the XDP program, the pins and the VIP address', async () => {
+        const r = rig!;
+        await r.stopAgent();
+        assert.match(r.topo.ip('lb', 'link', 'show', 'dev', 'eth0'), /xdp/, 'a stopped agent leaves the datapath forwarding');
+        assert.match(r.topo.ip('lb', '-4', '-o', 'addr', 'show', 'dev', 'eth0'), new RegExp(`${VIP.replaceAll('.', '\\.')}/32`));
+        const res = r.down();
+        assert.equal(res.status, 0, res.stderr);
+        assert.doesNotMatch(r.topo.ip('lb', 'link', 'show', 'dev', 'eth0'), /xdp/);
+        assert.ok(!fs.existsSync(r.pinPath), `${r.pinPath} is left`);
+        const addresses = r.topo.ip('lb', '-4', '-o', 'addr', 'show', 'dev', 'eth0');
+        assert.doesNotMatch(addresses, new RegExp(`${VIP.replaceAll('.', '\\.')}/`), addresses);
+        assert.match(addresses, /198\.18\.0\.1\/24/, 'the host\'s own address stays');
+      });
     });
   }
 
-  describe('2. a changed backend MAC is picked up within one refresh interval', () => {
-    let rig: Rig | undefined;
-    let holder: Holder | undefined;
-    before(async () => {
-      rig = new Rig('mac', 'generic', [RS1, RS2]);
-      await rig.startServer(RS1);
-      await rig.startServer(RS2);
-      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+  for (const mode of ['generic', 'native'] as const) {
+    describe(`2. a changed backend MAC is picked up within one refresh interval (${mode} XDP)`, () => {
+      let rig: Rig | undefined;
+      let holder: Holder | undefined;
+      before(async () => {
+        rig = new Rig(`mac${mode[0]}`, mode, [RS1, RS2]);
+        await rig.startServer(RS1);
+        await rig.startServer(RS2);
+        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2])]));
+        await rig.startAgent();
+        await rig.waitEligible([RS1.address, RS2.address], 5_000);
+      });
+      after(async () => {
+        await holder?.stop();
+        await rig?.destroy();
+      });
+
+      it('lb_neigh gets the new MAC; new flows and a held connection to that server go on', async (t: TestContext) => {
+        const r = rig!;
+        // A keep-alive connection, each request with room for TCP to retransmit across the change.
+        holder = r.hold(100, 8_000);
+        const [first] = await holder.waitLines(1, 5_000);
+        const server = serverNamed(first!.answer);
+        const port = first!.port;
+        const old = r.macOf(server.host);
+        assert.equal(r.neighbor(server.address), old);
+        const fresh = old === '02:00:c6:12:00:42' ? '02:00:c6:12:00:43' : '02:00:c6:12:00:42';
+
+        const changed = Date.now();
+        r.topo.ip(server.host, 'link', 'set', 'dev', 'eth0', 'address', fresh);
+        assert.equal(r.macOf(server.host), fresh);
+        const took = await r.waitUntil(`lb_neigh[${server.address}] = ${fresh}`, () => r.neighbor(server.address) === fresh, REFRESH_MS + SLACK_MS + 1_000, () =>
+          `lb_neigh: ${r.neighbor(server.address)}`,
+        );
+        t.diagnostic(`new MAC in lb_neigh ${took} ms after the change`);
+        // One refresh starts at most one interval after the change, then waits 100 ms for ARP answers.
+        assert.ok(took <= REFRESH_MS + SLACK_MS, `new MAC in lb_neigh after ${took} ms, refresh_interval is ${REFRESH_MS} ms`);
+
+        const { answers, failures } = r.http(6);
+        assert.deepEqual(failures, []);
+        assertAlternating(answers, [RS1.name, RS2.name]);
+
+        // The held flow follows the new MAC too (looked up per packet): it answers again, on the same connection.
+        const from = holder.lines.findIndex((l) => l.at >= changed + took);
+        const later = await holder.waitLines(5, 10_000, from < 0 ? holder.lines.length : from);
+        assertHeldBy(later, server.name, port, 'held connection after the MAC change');
+        const all = await holder.stop();
+        assertHeldBy(all, server.name, port, 'held connection throughout');
+        const longest = Math.max(...all.slice(1).map((l, i) => l.at - all[i]!.at));
+        t.diagnostic(`held connection: longest wait between answers ${longest} ms (TCP retransmitting across the change)`);
+      });
     });
-    after(async () => {
-      await holder?.stop();
-      await rig?.destroy();
-    });
-
-    it('lb_neigh gets the new MAC; new flows and a held connection to that server go on', async (t: TestContext) => {
-      const r = rig!;
-      // A keep-alive connection, each request with room for TCP to retransmit across the change.
-      holder = r.hold(100, 8_000);
-      const [first] = await holder.waitLines(1, 5_000);
-      const server = serverNamed(first!.answer);
-      const port = first!.port;
-      const old = r.macOf(server.host);
-      assert.equal(r.neighbor(server.address), old);
-      const fresh = old === '02:00:c6:12:00:42' ? '02:00:c6:12:00:43' : '02:00:c6:12:00:42';
-
-      const changed = Date.now();
-      r.topo.ip(server.host, 'link', 'set', 'dev', 'eth0', 'address', fresh);
-      assert.equal(r.macOf(server.host), fresh);
-      const took = await r.waitUntil(`lb_neigh[${server.address}] = ${fresh}`, () => r.neighbor(server.address) === fresh, REFRESH_MS + SLACK_MS + 1_000, () =>
-        `lb_neigh: ${r.neighbor(server.address)}`,
-      );
-      t.diagnostic(`new MAC in lb_neigh ${took} ms after the change`);
-      // One refresh starts at most one interval after the change, then waits 100 ms for ARP answers.
-      assert.ok(took <= REFRESH_MS + SLACK_MS, `new MAC in lb_neigh after ${took} ms, refresh_interval is ${REFRESH_MS} ms`);
-
-      const { answers, failures } = r.http(6);
-      assert.deepEqual(failures, []);
-      assertAlternating(answers, [RS1.name, RS2.name]);
-
-      // The held flow follows the new MAC too (looked up per packet): it answers again, on the same connection.
-      const from = holder.lines.findIndex((l) => l.at >= changed + took);
-      const later = await holder.waitLines(5, 10_000, from < 0 ? holder.lines.length : from);
-      assertHeldBy(later, server.name, port, 'held connection after the MAC change');
-      const all = await holder.stop();
-      assertHeldBy(all, server.name, port, 'held connection throughout');
-      const longest = Math.max(...all.slice(1).map((l, i) => l.at - all[i]!.at));
-      t.diagnostic(`held connection: longest wait between answers ${longest} ms (TCP retransmitting across the change)`);
-    });
-  });
+  }
 
   describe('3. conntrack GC: closed and idle flows expire from lb_ct and lb_snat, their SNAT ports are reused', () => {
     const TCP_CLOSING_MS = 1_000;
@@ -146,7 +172,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
         'generic',
         [
           webService([RS1]),
-          { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: [{ address: RS1.address, port: DNS_PORT }] },
+          dnsService([RS1]),
         ],
         {
           snat: { addresses: [SNAT], ports: `10000-${10000 + PORTS - 1}`, reuse_after: '300ms' },
@@ -235,49 +261,51 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
     });
   });
 
-  describe('4. health checks: a stopped server stops taking new connections, and takes them again after restart', () => {
-    const INTERVAL_MS = 300;
-    const RISE = 2;
-    const FALL = 2;
-    let rig: Rig | undefined;
-    before(async () => {
-      rig = new Rig('hc', 'generic', [RS1, RS2]);
-      await rig.startServer(RS1);
-      await rig.startServer(RS2);
-      const healthCheck = { type: 'http', port: 80, path: '/healthz', expect_status: 200, interval: `${INTERVAL_MS}ms`, timeout: '200ms', rise: RISE, fall: FALL };
-      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2], { health_check: healthCheck })]));
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address, RS2.address], 5_000);
-    });
-    after(() => rig?.destroy());
+  for (const mode of ['generic', 'native'] as const) {
+    describe(`4. health checks: a stopped server stops taking new connections, and takes them again after restart (${mode} XDP)`, () => {
+      const INTERVAL_MS = 300;
+      const RISE = 2;
+      const FALL = 2;
+      let rig: Rig | undefined;
+      before(async () => {
+        rig = new Rig(`hc${mode[0]}`, mode, [RS1, RS2]);
+        await rig.startServer(RS1);
+        await rig.startServer(RS2);
+        const healthCheck = { type: 'http', port: 80, path: '/healthz', expect_status: 200, interval: `${INTERVAL_MS}ms`, timeout: '200ms', rise: RISE, fall: FALL };
+        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2], { health_check: healthCheck })]));
+        await rig.startAgent();
+        await rig.waitEligible([RS1.address, RS2.address], 5_000);
+      });
+      after(() => rig?.destroy());
 
-    it(`out within fall × interval (${FALL} × ${INTERVAL_MS} ms), then every request goes to the other server`, async (t: TestContext) => {
-      const r = rig!;
-      const before = r.http(4);
-      assert.deepEqual(before.failures, []);
-      assertAlternating(before.answers, [RS1.name, RS2.name]);
-      await r.killServer(RS2);
-      const took = await r.waitEligible([RS1.address], FALL * INTERVAL_MS + SLACK_MS + 2_000);
-      t.diagnostic(`rs-2 out of the table ${took} ms after its server stopped`);
-      assert.ok(took <= FALL * INTERVAL_MS + SLACK_MS, `rs-2 left the table ${took} ms after it stopped`);
-      const health = r.events.find((e) => e.event === 'health' && e.backend === `${RS2.address}:80` && e.healthy === false);
-      assert.ok(health, r.log());
-      const { answers, failures } = r.http(8);
-      assert.deepEqual(failures, []);
-      assert.deepEqual(answers, Array(8).fill(RS1.name));
-    });
+      it(`out within fall × interval (${FALL} × ${INTERVAL_MS} ms), then every request goes to the other server`, async (t: TestContext) => {
+        const r = rig!;
+        const before = r.http(4);
+        assert.deepEqual(before.failures, []);
+        assertAlternating(before.answers, [RS1.name, RS2.name]);
+        await r.killServer(RS2);
+        const took = await r.waitEligible([RS1.address], FALL * INTERVAL_MS + SLACK_MS + 2_000);
+        t.diagnostic(`rs-2 out of the table ${took} ms after its server stopped`);
+        assert.ok(took <= FALL * INTERVAL_MS + SLACK_MS, `rs-2 left the table ${took} ms after it stopped`);
+        const health = r.events.find((e) => e.event === 'health' && e.backend === `${RS2.address}:80` && e.healthy === false);
+        assert.ok(health, r.log());
+        const { answers, failures } = r.http(8);
+        assert.deepEqual(failures, []);
+        assert.deepEqual(answers, Array(8).fill(RS1.name));
+      });
 
-    it(`back within rise × interval (${RISE} × ${INTERVAL_MS} ms) of a restart, and served again`, async (t: TestContext) => {
-      const r = rig!;
-      await r.startServer(RS2);
-      const took = await r.waitEligible([RS1.address, RS2.address], RISE * INTERVAL_MS + SLACK_MS + 2_000);
-      t.diagnostic(`rs-2 back in the table ${took} ms after its server listened again`);
-      assert.ok(took <= RISE * INTERVAL_MS + SLACK_MS, `rs-2 came back ${took} ms after it listened again`);
-      const { answers, failures } = r.http(6);
-      assert.deepEqual(failures, []);
-      assertAlternating(answers, [RS1.name, RS2.name]);
+      it(`back within rise × interval (${RISE} × ${INTERVAL_MS} ms) of a restart, and served again`, async (t: TestContext) => {
+        const r = rig!;
+        await r.startServer(RS2);
+        const took = await r.waitEligible([RS1.address, RS2.address], RISE * INTERVAL_MS + SLACK_MS + 2_000);
+        t.diagnostic(`rs-2 back in the table ${took} ms after its server listened again`);
+        assert.ok(took <= RISE * INTERVAL_MS + SLACK_MS, `rs-2 came back ${took} ms after it listened again`);
+        const { answers, failures } = r.http(6);
+        assert.deepEqual(failures, []);
+        assertAlternating(answers, [RS1.name, RS2.name]);
+      });
     });
-  });
+  }
 
   describe('5. draining keeps an open connection working while new ones go elsewhere', () => {
     let rig: Rig | undefined;

@@ -95,12 +95,15 @@ describe('agent in a namespace', { timeout: 120_000 }, () => {
     const before = dump(host);
     const from = host.events.length;
     host.writeConfig({ ...BASE, services: [{ ...WEB, backends: [...WEB.backends, { address: '198.18.0.6' }] }, DNS] });
-    // The backend is published at once; it joins the table when its MAC is resolved.
+    // The reload waits (at most a second) for the new backend's MAC: then it is published and joins its
+    // service's table in that reload; else it is published at once and joins at the refresh that resolves it.
     const reload = await host.nextReload(from);
     assert.equal(reload.result, 'applied');
-    assert.equal(reload.operations, 1);
-    const joined = await host.waitFor((e) => e.event === 'reload' && e.reason === 'neighbors' && Number(e.operations) > 0, 5_000, from);
-    assert.equal(joined.operations, 1);
+    if (reload.operations !== 2) {
+      assert.equal(reload.operations, 1, JSON.stringify(reload));
+      const joined = await host.waitFor((e) => e.event === 'reload' && e.reason === 'neighbors' && Number(e.operations) > 0, 5_000, from);
+      assert.equal(joined.operations, 1);
+    }
     const after = dump(host);
     const webNum = Object.entries(after.lb_svc_meta!).find(([, m]) => (m as { name: string }).name === 'web')![0];
     const added = Object.entries(after.lb_be_meta!).find(([, m]) => (m as { ip: string }).ip === '198.18.0.6')![0];

@@ -120,6 +120,9 @@ describe('constants mirrored in codecs.ts match bpf/lb_consts.h', () => {
     Object.fromEntries(Object.entries(values).map(([k, v]) => [k.toUpperCase(), v]));
   prefixed('LB_BE_', upper(codecs.LbBackendAdmin));
   prefixed('LB_XDP_', upper(codecs.LbXdpMode));
+  prefixed('LB_HEALTH_', upper(codecs.LbHealth));
+  prefixed('LB_RES_', upper(codecs.LbResolution));
+  prefixed('LB_RELOAD_', upper(codecs.LbReloadResult));
 
   it('every mirrored constant has the C value', () => {
     const fromC = Object.fromEntries(Object.keys(mirrored).map((name) => [name, cValues.get(name)]));

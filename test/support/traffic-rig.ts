@@ -52,6 +52,8 @@ export interface HoldLine {
   answer?: string;
   failure?: string;
   port?: number;
+  /** Date.now() in the client just before it sent the request: orders requests against agent log times. */
+  start?: number;
   /** Date.now() when the test read the line. */
   at: number;
 }
@@ -68,6 +70,11 @@ export function webService(backends: readonly Server[], extra: Partial<TestServi
     backends: backends.map((s) => ({ address: s.address, port: 80, ...(states[s.address] ? { state: states[s.address] } : {}) })),
     ...extra,
   };
+}
+
+/** A UDP service on the VIP's DNS port, round robin. */
+export function dnsService(backends: readonly Server[]): TestService {
+  return { name: 'dns', vip: VIP, port: DNS_PORT, protocol: 'udp', scheduler: 'round_robin', backends: backends.map((s) => ({ address: s.address, port: DNS_PORT })) };
 }
 
 export function baseConfig(mode: XdpMode, services: TestService[], extra: Record<string, unknown> = {}): TestConfig {
@@ -148,22 +155,33 @@ export class Rig {
     await exited;
   }
 
-  /** Written as an editor saves: temporary file, then rename over. No MAC is ever in it. */
-  writeConfig(config: TestConfig): void {
-    const text = configText(config);
+  /** Written as an editor saves: temporary file, then rename over; a string is saved as it is (a broken file, say). No MAC is ever in it. */
+  writeConfig(config: TestConfig | string): void {
+    const text = typeof config === 'string' ? config : configText(config);
     assert.doesNotMatch(text, MAC_RE, 'a config must not name a MAC');
     const tmp = path.join(this.dir, '.config.yaml.tmp');
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, this.configPath);
   }
 
-  /** Start the agent; resolves after its first reconcile, which must have applied. */
-  async startAgent(): Promise<void> {
+  /** Start the agent (again, after killAgent()); resolves with its first reconcile, which must have applied. */
+  async startAgent(): Promise<AgentEvent> {
+    const from = this.events.length;
     const child = this.topo.spawn('lb', AGENT, ['--config', this.configPath, '--pin-path', this.pinPath]);
     this.agent = child;
     readAgentEvents(child, (e) => this.events.push(e));
-    const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000);
+    const started = await this.waitFor((e) => e.event === 'reload' && e.reason === 'start', 20_000, from);
     assert.equal(started.result, 'applied', this.log());
+    return started;
+  }
+
+  /** SIGKILL the agent, as a crash would: nothing of its shutdown runs, the pinned datapath stays. */
+  async killAgent(): Promise<void> {
+    const agent = this.agent;
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return;
+    const exited = new Promise((resolve) => agent.once('exit', resolve));
+    agent.kill('SIGKILL');
+    await exited;
   }
 
   /** The first event from index `from` on that matches. */
@@ -260,9 +278,9 @@ export class Rig {
     return this.withMaps((maps) => maps.counters()[name] ?? 0n);
   }
 
-  /** Sequential HTTP requests from the client, one connection each (keep-alive off), each given `timeoutMs`. */
-  http(count: number, timeoutMs = 2_000): { answers: string[]; failures: string[] } {
-    return this.client(['http', URL_, String(count)], count * timeoutMs, timeoutMs);
+  /** Sequential HTTP requests from the client to `url`, one connection each (keep-alive off), each given `timeoutMs`. */
+  http(count: number, timeoutMs = 2_000, url = URL_): { answers: string[]; failures: string[] } {
+    return this.client(['http', url, String(count)], count * timeoutMs, timeoutMs);
   }
 
   /** Sequential UDP questions from the client, one socket (so one flow) each. */
@@ -289,22 +307,31 @@ export class Rig {
     return new Holder(this.spawnClient(['stream', URL_, String(intervalMs), String(timeoutMs)]));
   }
 
-  /** demo/traffic-client.js with these arguments, running in the client's namespace until destroy() at the latest. */
-  spawnClient(args: readonly string[], host = 'client'): ChildProcess {
-    return this.topo.spawn(host, process.execPath, [CLIENT, ...args]);
+  /** demo/traffic-client.js with these arguments (and environment, e.g. CLIENT_TIMEOUT_MS), running in the client's namespace until destroy() at the latest. */
+  spawnClient(args: readonly string[], host = 'client', env: NodeJS.ProcessEnv = {}): ChildProcess {
+    return this.topo.spawn(host, process.execPath, [CLIENT, ...args], env);
+  }
+
+  /** SIGTERM to the agent (SIGKILL after 5 s): it exits and leaves the datapath forwarding. */
+  async stopAgent(): Promise<void> {
+    const agent = this.agent;
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return;
+    const exited = new Promise((resolve) => agent.once('exit', resolve));
+    agent.kill('SIGTERM');
+    const timer = setTimeout(() => agent.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** `xdp4slb-agent down` on the balancer. */
+  down(): { status: number | null; stdout: string; stderr: string } {
+    return this.topo.exec('lb', AGENT, ['down', '--pin-path', this.pinPath]);
   }
 
   async destroy(): Promise<void> {
-    const agent = this.agent;
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      const exited = new Promise((resolve) => agent.once('exit', resolve));
-      agent.kill('SIGTERM');
-      const timer = setTimeout(() => agent.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await this.stopAgent();
     try {
-      this.topo.exec('lb', AGENT, ['down', '--pin-path', this.pinPath]);
+      this.down();
     } finally {
       this.topo.destroy();
       fs.rmSync(this.pinPath, { recursive: true, force: true });

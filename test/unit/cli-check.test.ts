@@ -125,7 +125,7 @@ describe('xdp4slb-agent --check', () => {
   it('prints the version and the help, and refuses a bad command line with exit 2', () => {
     const { version } = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };
     assert.deepEqual(agent('--version'), { status: 0, stdout: `xdp4slb-agent ${version}\n`, stderr: '' });
-    for (const option of ['--config', '--check', '--dry-run', '--pin-path', '--log-level', 'down', 'SIGHUP']) {
+    for (const option of ['--config', '--check', '--dry-run', '--pin-path', '--log-level', 'down', 'status', '--json', '--watch', '--interval', 'conntrack', '--service', '--limit', 'SIGHUP']) {
       assert.match(agent('--help').stdout, new RegExp(option));
     }
     const refused: [string[], RegExp][] = [

@@ -33,6 +33,7 @@ import {
   lbServiceMeta,
   lbAgentRecord,
   perCpuStride,
+  sumPerCpuTraffic,
   uint32ToIpv4,
   type LbConn,
   type StructCodec,
@@ -79,6 +80,30 @@ describe('struct descriptors', () => {
     lb_backend_meta: { size: 16, fields: { ip: 0, port: 4, weight: 6, service_id: 8, admin: 12 } },
     lb_announced: { size: 8, fields: { ifindex: 0 } },
     lb_agent_record: { size: 24, fields: { ifname: 0, ifindex: 16, xdp_mode: 20, attached_mode: 21 } },
+    lb_backend_runtime: { size: 16, fields: { changed_ns: 0, active_conns: 8, health: 12, resolution: 13 } },
+    lb_agent_run: {
+      size: 104,
+      fields: {
+        started_ns: 0,
+        proc_start_ticks: 8,
+        pid: 16,
+        reload_result: 20,
+        reload_ns: 24,
+        applied_ns: 32,
+        config_digest: 40,
+        reload_operations: 48,
+        reloads_applied: 52,
+        reloads_rejected: 56,
+        reloads_failed: 60,
+        gc_passes: 64,
+        gc_ns: 72,
+        gc_duration_ns: 80,
+        gc_scanned: 88,
+        gc_expired: 92,
+        gc_removed: 96,
+        gc_entries: 100,
+      },
+    },
   };
 
   it('covers every struct of lb_structs.h', () => {
@@ -276,6 +301,9 @@ describe('per-CPU values', () => {
     assert.equal(per[2]?.bytesIn, 300n);
     assert.deepEqual(decodePerCpuTrafficSum(buf, cpus), { packetsIn: 6n, bytesIn: 600n, packetsOut: 12n, bytesOut: 1200n, newFlows: 3n });
     assert.deepEqual(decodePerCpu(buf, lbTraffic.size, cpus, lbTraffic.decode, addTraffic), decodePerCpuTrafficSum(buf, cpus));
+    // In place, at an entry's offset in a batch read's values (here the second of two entries).
+    const batch = Buffer.concat([Buffer.alloc(40 * cpus, 0xff), buf]);
+    assert.deepEqual(sumPerCpuTraffic(batch, 40 * cpus, cpus), decodePerCpuTrafficSum(buf, cpus));
   });
 
   it('uses the padded stride for 4-byte values', () => {

@@ -276,6 +276,42 @@ describe('neighbour resolver', () => {
     await r.resolver.stop();
   });
 
+  it('with flowsUse, an address out of the config keeps its entry, refreshed, while flows use it; then it goes', async () => {
+    const inUse = new Set([RS2]);
+    const asked: string[][] = [];
+    const r = rig({
+      flowsUse: async (addresses) => {
+        asked.push([...addresses]);
+        return new Set(addresses.filter((a) => inUse.has(a)));
+      },
+    });
+    // A restarted agent finds the entry of an address its config no longer has, which a flow still uses.
+    r.maps.entries.set(RS2, MAC[RS2]);
+    await started(r, [RS1]);
+    assert.deepEqual(asked, [[RS2]]);
+    assert.deepEqual(Object.fromEntries(r.maps.entries), { [RS1]: MAC[RS1], [RS2]: MAC[RS2] }, 'kept for its flow');
+    r.kernel.answers.set(RS2, '02:00:00:00:00:33');
+    await r.timers.advance(INTERVAL);
+    assert.equal(r.maps.entries.get(RS2), '02:00:00:00:00:33', 'refreshed like a configured address');
+    inUse.clear();
+    await r.timers.advance(INTERVAL);
+    assert.deepEqual(Object.fromEntries(r.maps.entries), { [RS1]: MAC[RS1] }, 'no flow uses it any more');
+    assert.deepEqual(r.resolver.resolution(RS2), { state: 'unresolved' });
+
+    // Configured, then removed by a reload while a flow uses it: update() leaves the entry.
+    r.resolver.update([RS1, RS2], INTERVAL);
+    await r.timers.advance(ANSWER_WAIT_MS);
+    const questions = asked.length;
+    inUse.add(RS2);
+    r.resolver.update([RS1], INTERVAL);
+    assert.equal(r.maps.entries.get(RS2), '02:00:00:00:00:33', 'not deleted by update()');
+    assert.equal(r.resolver.resolution(RS2).state, 'resolved');
+    await r.timers.advance(INTERVAL);
+    assert.deepEqual(asked.slice(questions), [[RS2]]);
+    assert.equal(r.maps.entries.get(RS2), '02:00:00:00:00:33');
+    await r.resolver.stop();
+  });
+
   it('update() during a refresh: a removed address is not written back, a new one gets a refresh right after', async () => {
     const r = rig();
     r.resolver.update([RS1], INTERVAL);
