@@ -50,8 +50,7 @@ function hostWith(tag: string, caps: readonly string[]): AgentHost {
   return host;
 }
 
-/* The edit that swaps the table, then SIGHUP as `systemctl reload` sends it: the file
- * watcher is armed only at the end of the start, so an edit right after it may pass unseen. */
+/* The edit that swaps the table, then SIGHUP as `systemctl reload` (ExecReload) sends it. */
 function editAndReload(host: AgentHost): void {
   host.writeConfig(REWEIGHTED);
   host.signal('SIGHUP');
