@@ -19,6 +19,15 @@ required=(
   "/usr/include/bpf/bpf_helpers.h:libbpf-dev"
   "/usr/include/linux/bpf.h:linux-libc-dev"
   "/usr/include/x86_64-linux-gnu/asm/types.h:linux-libc-dev"
+  # packaging layer: build both formats, verify the unit, run the Ansible role
+  "dpkg-deb:dpkg"
+  "rpmbuild:rpm"
+  "systemd-analyze:systemd"
+  "systemctl:systemd"
+  "man:man-db"
+  "ansible-playbook:ansible-core"
+  "/usr/lib/python3/dist-packages/apt/__init__.py:python3-apt"
+  "setpriv:util-linux"
 )
 missing=()
 for entry in "${required[@]}"; do

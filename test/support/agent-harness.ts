@@ -43,6 +43,8 @@ export class AgentHost {
   readonly events: AgentEvent[] = [];
   /** The namespace at the other end of lb0: the servers and the router. */
   readonly serversNetns: string;
+  /** Words put before the agent's executable inside the namespace (e.g. setpriv with a capability set). */
+  launcher: readonly string[] = [];
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> | undefined;
 
@@ -85,7 +87,7 @@ export class AgentHost {
     const child = spawn(
       'nsenter',
       // The executable itself, as operators run it (its #! line sets Node's flags).
-      [`--net=/run/netns/${this.netns}`, AGENT_BIN, '--config', this.configPath, '--pin-path', this.pinPath, ...extra],
+      [`--net=/run/netns/${this.netns}`, ...this.launcher, AGENT_BIN, '--config', this.configPath, '--pin-path', this.pinPath, ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
