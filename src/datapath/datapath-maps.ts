@@ -93,6 +93,13 @@ function joinChunks(chunks: readonly PackedChunk[], map: BpfMap): PackedChunk {
   };
 }
 
+/** The highest of some datapath ids, -1 for none: the bound to give the *UpTo readers for those ids. */
+export function highestId(ids: Iterable<number>): number {
+  let max = -1;
+  for (const id of ids) if (id > max) max = id;
+  return max;
+}
+
 export class DatapathMaps {
   private constructor(private readonly maps: Readonly<Record<DatapathMapName, BpfMap>>) {}
 

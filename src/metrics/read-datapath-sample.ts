@@ -5,7 +5,7 @@
  * last GC pass). The kernel adapter behind the metric families.
  */
 import { XDP_MODE_NAMES } from '../datapath/codecs.js';
-import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { highestId, type DatapathMaps } from '../datapath/datapath-maps.js';
 import { KernelError } from '../kernel/errors.js';
 import { queryXdp } from '../kernel/xdp-attach.js';
 import type { GcPassStats } from '../loops/conntrack-gc.js';
@@ -50,19 +50,12 @@ function readXdp(sources: SampleSources): XdpSample {
   };
 }
 
-/** The highest id of a map keyed by datapath id; -1 when empty. */
-function maxKey(records: ReadonlyMap<number, unknown>): number {
-  let max = -1;
-  for (const id of records.keys()) if (id > max) max = id;
-  return max;
-}
-
 export function readDatapathSample(sources: SampleSources): DatapathSample {
   const { maps, runtime } = sources;
   const gc = runtime.lastGcPass;
   const serviceMetas = maps.serviceMetas();
   const backendMetas = maps.backendMetas();
-  const traffic = readTraffic(maps, maxKey(serviceMetas), maxKey(backendMetas));
+  const traffic = readTraffic(maps, highestId(serviceMetas.keys()), highestId(backendMetas.keys()));
   const flowsOfService = new Map<number, number>();
   const backends: BackendSample[] = [];
   // In id order (the hash map's order is arbitrary): a person reading the text finds a service's backends together.

@@ -24,7 +24,7 @@ import {
   uint32ToIpv4,
   type LbAgentRun,
 } from '../datapath/codecs.js';
-import type { DatapathMaps } from '../datapath/datapath-maps.js';
+import { highestId, type DatapathMaps } from '../datapath/datapath-maps.js';
 import { PROTOCOLS } from '../datapath/read-live-state.js';
 import { processAlive } from '../host/process-start.js';
 import { monotonicClock } from '../loops/loop-context.js';
@@ -38,12 +38,6 @@ export interface SnapshotOptions {
 
 const SCAN_CHUNK = 8192;
 const NO_TRAFFIC: Traffic = { packetsIn: 0n, bytesIn: 0n, packetsOut: 0n, bytesOut: 0n, newFlows: 0n };
-
-function maxKey(ids: Iterable<number>): number {
-  let max = -1;
-  for (const id of ids) max = Math.max(max, id);
-  return max;
-}
 
 function readDatapath(maps: DatapathMaps): DatapathStatus | undefined {
   const record = maps.agentRecord();
@@ -94,8 +88,8 @@ function readServices(maps: DatapathMaps): ServiceStatus[] {
   const backendMetas = maps.backendMetas();
   const runtimes = maps.backendRuntimes();
   const neighbors = readNeighbors(maps);
-  const serviceTraffic = maps.serviceTrafficUpTo(maxKey(serviceMetas.keys()));
-  const backendTraffic = maps.backendTrafficUpTo(maxKey(backendMetas.keys()));
+  const serviceTraffic = maps.serviceTrafficUpTo(highestId(serviceMetas.keys()));
+  const backendTraffic = maps.backendTrafficUpTo(highestId(backendMetas.keys()));
 
   const backendsOf = new Map<number, BackendStatus[]>();
   for (const [id, meta] of backendMetas) {
