@@ -17,7 +17,7 @@
  *
  * Reported per run: connections/s, wrk's failures (socket errors connect /
  * read / write / timeout, answers not 2xx/3xx), the datapath's drop
- * counters, the most SNAT tuples in use (sampled), and from the kernel's
+ * counters, the most SNAT tuples held and unavailable (sampled), and from the kernel's
  * per-namespace TCP counters: SYNs the servers refused from TIME_WAIT
  * (PAWSTimewait), listen-queue overflows, TIME_WAITs not kept for want of
  * buckets, and the client's SYN retransmissions. The 1-minute load average
@@ -31,6 +31,7 @@ import type { XdpMode } from '../demo/topology.js';
 import { RS1, RS2, Rig, SNAT, VIP, baseConfig, webService } from '../test/support/traffic-rig.js';
 import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { agentPid, cpuMs } from './support/agent-process.js';
+import { readSnatOccupancy } from './support/snat-occupancy.js';
 import { machine, machineTable } from './support/machine.js';
 import { startNginx, type NginxServer } from './support/nginx-server.js';
 import { counterDelta, tcpCounters, type TcpCounters } from './support/tcp-counters.js';
@@ -43,9 +44,9 @@ interface Measured {
   load: number;
   wrk: WrkOutcome;
   drops: Record<string, number>;
-  /** lb_snat entries, sampled every TUPLE_SAMPLE_MS during the run: the most at once, and the most of one (address, backend) pair. */
-  peakTuples: number;
-  peakTuplesPerBackend: number;
+  /** Sampled every TUPLE_SAMPLE_MS during the run, the most of one (address, backend) pair: lb_snat entries, and those a new flow could not take over. */
+  peakHeld: number;
+  peakUnavailable: number;
   newFlows: Record<string, number>;
   servers: Record<string, number>;
   client: Record<string, number>;
@@ -57,6 +58,8 @@ interface Measured {
 }
 
 const TUPLE_SAMPLE_MS = 2_000;
+/* The default snat.reuse_after (the config the bench writes leaves it out). */
+const REUSE_AFTER_NS = 1_000_000_000n;
 const SERVER_COUNTERS = ['TcpExt.PAWSTimewait', 'TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPTimeWaitOverflow', 'Tcp.PassiveOpens'] as const;
 const CLIENT_COUNTERS = ['TcpExt.TCPSynRetrans', 'Tcp.ActiveOpens', 'Tcp.AttemptFails', 'TcpExt.TCPTimeouts'] as const;
 
@@ -101,11 +104,12 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
       const pid = agentPid(rig);
       const agentBefore = cpuMs(pid);
       const cpuBefore = cpuTimes();
-      const peak = { tuples: 0, perBackend: 0 };
+      const peak = { held: 0, unavailable: 0 };
       const sampler = setInterval(() => {
-        const perBackend = tuplesPerBackend(rig);
-        peak.tuples = Math.max(peak.tuples, Object.values(perBackend).reduce((a, b) => a + b, 0));
-        peak.perBackend = Math.max(peak.perBackend, ...Object.values(perBackend));
+        for (const o of Object.values(rig.withMaps((m) => readSnatOccupancy(m, REUSE_AFTER_NS)))) {
+          peak.held = Math.max(peak.held, o.held);
+          peak.unavailable = Math.max(peak.unavailable, o.unavailable);
+        }
       }, TUPLE_SAMPLE_MS);
       const wrk = await runWrk(rig.topo, 'client', { ...load, url }).finally(() => clearInterval(sampler));
       const cpu = cpuShares(cpuBefore, cpuTimes());
@@ -117,8 +121,8 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
         load: avg,
         wrk,
         drops: Object.fromEntries(Object.entries(drops).map(([k, v]) => [k, Number(v - (before.drops[k] ?? 0n))]).filter(([, v]) => v !== 0)),
-        peakTuples: peak.tuples,
-        peakTuplesPerBackend: peak.perBackend,
+        peakHeld: peak.held,
+        peakUnavailable: peak.unavailable,
         newFlows: Object.fromEntries(Object.entries(flowsAfter).map(([ip, n]) => [ip, n - (flowsBefore[ip] ?? 0)])),
         servers: counterDelta(before.servers, sumOver(servers, (h) => tcpCounters(rig.topo, h)), SERVER_COUNTERS),
         client: counterDelta(before.client, tcpCounters(rig.topo, 'client'), CLIENT_COUNTERS),
@@ -147,15 +151,6 @@ function cpuShares(before: number[], after: number[]): { busy: number; softirq: 
   return { busy: (total - idle) / total, softirq: d[6]! / total };
 }
 
-/* One SNAT address: a backend's tuples are one (address, backend) pair's. */
-function tuplesPerBackend(rig: Rig): Record<string, number> {
-  return rig.withMaps((maps) => {
-    const out: Record<string, number> = {};
-    for (const { reply } of maps.snatTuples()) out[reply.srcIp] = (out[reply.srcIp] ?? 0) + 1;
-    return out;
-  });
-}
-
 function newFlows(rig: Rig): Record<string, number> {
   return rig.withMaps((maps) => {
     const flows: Record<string, number> = {};
@@ -164,6 +159,8 @@ function newFlows(rig: Rig): Record<string, number> {
   });
 }
 
+/* The default snat.ports, 10000-32767: tuples per (address, backend). */
+const POOL_PORTS = 22_768;
 const count = (n: number): string => n.toLocaleString('en');
 const pct = (share: number): string => `${(share * 100).toFixed(0)} %`;
 
@@ -179,7 +176,7 @@ function row(m: Measured): string {
   const flows = m.run === 'direct' ? '–' : [RS1, RS2].map((b) => count(m.newFlows[b.address] ?? 0)).join(' / ');
   const s = m.servers;
   const c = m.client;
-  return `| ${what} | ${m.load.toFixed(2)} | ${count(m.wrk.requests)} in ${m.wrk.seconds.toFixed(1)} s | **${count(Math.round(m.wrk.requests / m.wrk.seconds))}** | ${failures(m.wrk)} | ${m.wrk.latency.avg} / ${m.wrk.latency.max} | ${flows} | ${m.run === 'direct' ? '–' : drops} | ${m.run === 'direct' ? '–' : `${count(m.peakTuples)} / ${count(m.peakTuplesPerBackend)}`} | ${count(s['TcpExt.PAWSTimewait']!)} | ${count(s['TcpExt.ListenOverflows']!)} | ${count(s['TcpExt.TCPTimeWaitOverflow']!)} | ${count(c['TcpExt.TCPSynRetrans']!)} | ${pct(m.machineBusy)} (${pct(m.machineSoftirq)}) | ${pct(m.agentCpu)} |`;
+  return `| ${what} | ${m.load.toFixed(2)} | ${count(m.wrk.requests)} in ${m.wrk.seconds.toFixed(1)} s | **${count(Math.round(m.wrk.requests / m.wrk.seconds))}** | ${failures(m.wrk)} | ${m.wrk.latency.avg} / ${m.wrk.latency.max} | ${flows} | ${m.run === 'direct' ? '–' : drops} | ${m.run === 'direct' ? '–' : `${count(m.peakHeld)} / ${count(m.peakUnavailable)} (${pct(m.peakUnavailable / POOL_PORTS)})`} | ${count(s['TcpExt.PAWSTimewait']!)} | ${count(s['TcpExt.ListenOverflows']!)} | ${count(s['TcpExt.TCPTimeWaitOverflow']!)} | ${count(c['TcpExt.TCPSynRetrans']!)} | ${pct(m.machineBusy)} (${pct(m.machineSoftirq)}) | ${pct(m.agentCpu)} |`;
 }
 
 async function main(): Promise<void> {
@@ -227,9 +224,11 @@ ports 32768–60999, \`tcp_tw_reuse\` 2, timestamps on).
 "direct" is wrk straight to one server's address in the same topology, the balancer not on the
 path: the machine's ceiling for this client and one server. Failures are wrk's socket errors
 (connect, read, write, timeout) and answers not 2xx/3xx. Datapath drops are the changes of the
-datapath's counters during the run. SNAT tuples in use are \`lb_snat\` entries, sampled every
-${TUPLE_SAMPLE_MS / 1000} s during the run: the most at once, and the most held with one backend (one SNAT address: a
-backend's tuples are one (address, backend) pair's, out of 22,768 ports).
+datapath's counters during the run. SNAT tuples are sampled every ${TUPLE_SAMPLE_MS / 1000} s during the run
+(bench/support/snat-occupancy.ts), the most with one backend (one SNAT address: a backend's tuples
+are one (address, backend) pair's, 22,768 ports): held is \`lb_snat\` entries, unavailable those a
+new flow could not take over (not closed, or closed less than \`reuse_after\` ago) — what the
+allocator's 32 random attempts meet.
 The last columns are the kernel's per-namespace TCP counters, summed over the servers in the run:
 SYNs refused from TIME_WAIT (\`PAWSTimewait\`: the server answered with the old connection's ACK,
 the client reset and resent — see README, "Limits and sizing"), accept-queue overflows, TIME_WAITs
@@ -239,7 +238,7 @@ Client, servers, agent and softirq work share the machine's 2 cores: "machine bu
 both cores not idle during the run (from /proc/stat, every process on the machine, softirq in
 brackets), "agent CPU" the agent's own CPU time as a share of one core.
 
-| run | load | connections | connections/s | failures | latency avg / max | new flows rs-1 / rs-2 | datapath drops | SNAT tuples in use, peak: all / one backend | refused SYNs (TIME_WAIT) | listen overflows | TIME_WAITs not kept | client SYN retransmissions | machine busy (softirq) | agent CPU |
+| run | load | connections | connections/s | failures | latency avg / max | new flows rs-1 / rs-2 | datapath drops | SNAT tuples of one backend, peak: held / unavailable (share of pool) | refused SYNs (TIME_WAIT) | listen overflows | TIME_WAITs not kept | client SYN retransmissions | machine busy (softirq) | agent CPU |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${measured.map(row).join('\n')}
 
