@@ -31,6 +31,7 @@ import type { XdpMode } from '../demo/topology.js';
 import { RS1, RS2, Rig, SNAT, VIP, baseConfig, webService } from '../test/support/traffic-rig.js';
 import { BENCHMARKS_FILE, writeBenchmarkSection } from './support/benchmarks-file.js';
 import { agentPid, cpuMs } from './support/agent-process.js';
+import { enableBpfStats, progRunStats, xdpProgramId, type ProgRunStats } from './support/prog-run-stats.js';
 import { readSnatOccupancy } from './support/snat-occupancy.js';
 import { machine, machineTable } from './support/machine.js';
 import { startNginx, type NginxServer } from './support/nginx-server.js';
@@ -52,6 +53,8 @@ interface Measured {
   client: Record<string, number>;
   /** The agent's CPU time over the run, as a share of one core. */
   agentCpu: number;
+  /** The XDP program on the balancer over the run: packets it saw and the time it took. */
+  datapath: ProgRunStats;
   /** The whole machine over the run (every core): busy share, and the part of it spent in softirq. */
   machineBusy: number;
   machineSoftirq: number;
@@ -88,6 +91,11 @@ function sumOver(hosts: readonly string[], counters: (host: string) => TcpCounte
 async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLoad, 'url'>, workers: number, maxLoad: number, waitLoad: number): Promise<Measured[]> {
   const rig = new Rig(mode === 'native' ? 'rkn' : 'rkg', mode, [RS1, RS2]);
   const nginx: NginxServer[] = [];
+  const teardown = async (): Promise<void> => {
+    for (const n of nginx) await n.stop();
+    await rig.destroy();
+  };
+  interrupted = teardown;
   try {
     for (const s of [RS1, RS2]) nginx.push(await startNginx(rig.topo, s.host, s.name, workers, rig.dir));
     /* The defaults of everything the bench is about: pool, reuse_after, conntrack timeouts and GC interval. */
@@ -103,6 +111,8 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
       const flowsBefore = newFlows(rig);
       const pid = agentPid(rig);
       const agentBefore = cpuMs(pid);
+      const prog = xdpProgramId(rig.topo, 'lb');
+      const progBefore = progRunStats(prog);
       const cpuBefore = cpuTimes();
       const peak = { held: 0, unavailable: 0 };
       const sampler = setInterval(() => {
@@ -113,6 +123,7 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
       }, TUPLE_SAMPLE_MS);
       const wrk = await runWrk(rig.topo, 'client', { ...load, url }).finally(() => clearInterval(sampler));
       const cpu = cpuShares(cpuBefore, cpuTimes());
+      const progAfter = progRunStats(prog);
       const agentCpu = (cpuMs(pid) - agentBefore) / (wrk.seconds * 1000);
       const drops = rig.withMaps((m) => m.counters());
       const flowsAfter = newFlows(rig);
@@ -127,6 +138,7 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
         servers: counterDelta(before.servers, sumOver(servers, (h) => tcpCounters(rig.topo, h)), SERVER_COUNTERS),
         client: counterDelta(before.client, tcpCounters(rig.topo, 'client'), CLIENT_COUNTERS),
         agentCpu,
+        datapath: { runs: progAfter.runs - progBefore.runs, ns: progAfter.ns - progBefore.ns },
         machineBusy: cpu.busy,
         machineSoftirq: cpu.softirq,
       });
@@ -134,8 +146,8 @@ async function measureMode(mode: XdpMode, runs: readonly Run[], load: Omit<WrkLo
     }
     return out;
   } finally {
-    for (const n of nginx) await n.stop();
-    await rig.destroy();
+    interrupted = undefined;
+    await teardown();
   }
 }
 
@@ -170,13 +182,29 @@ function failures(w: WrkOutcome): string {
   return total === 0 ? '**0**' : `**${count(total)}** (connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}, non-2xx ${e.status})`;
 }
 
+function datapathCost(m: Measured): string {
+  const d = m.datapath;
+  if (d.runs === 0) return '–';
+  return `${count(Math.round(d.runs / m.wrk.seconds))}, ${Math.round(d.ns / d.runs)} ns, ${pct(d.ns / 1e9 / m.wrk.seconds)}`;
+}
+
 function row(m: Measured): string {
   const what = m.run === 'direct' ? 'direct to rs-1 (no balancer)' : `through the VIP, ${m.run} XDP`;
   const drops = Object.entries(m.drops).map(([k, v]) => `${k} ${count(v)}`).join(', ') || '0';
   const flows = m.run === 'direct' ? '–' : [RS1, RS2].map((b) => count(m.newFlows[b.address] ?? 0)).join(' / ');
   const s = m.servers;
   const c = m.client;
-  return `| ${what} | ${m.load.toFixed(2)} | ${count(m.wrk.requests)} in ${m.wrk.seconds.toFixed(1)} s | **${count(Math.round(m.wrk.requests / m.wrk.seconds))}** | ${failures(m.wrk)} | ${m.wrk.latency.avg} / ${m.wrk.latency.max} | ${flows} | ${m.run === 'direct' ? '–' : drops} | ${m.run === 'direct' ? '–' : `${count(m.peakHeld)} / ${count(m.peakUnavailable)} (${pct(m.peakUnavailable / POOL_PORTS)})`} | ${count(s['TcpExt.PAWSTimewait']!)} | ${count(s['TcpExt.ListenOverflows']!)} | ${count(s['TcpExt.TCPTimeWaitOverflow']!)} | ${count(c['TcpExt.TCPSynRetrans']!)} | ${pct(m.machineBusy)} (${pct(m.machineSoftirq)}) | ${pct(m.agentCpu)} |`;
+  return `| ${what} | ${m.load.toFixed(2)} | ${count(m.wrk.requests)} in ${m.wrk.seconds.toFixed(1)} s | **${count(Math.round(m.wrk.requests / m.wrk.seconds))}** | ${failures(m.wrk)} | ${m.wrk.latency.avg} / ${m.wrk.latency.max} | ${flows} | ${m.run === 'direct' ? '–' : drops} | ${m.run === 'direct' ? '–' : `${count(m.peakHeld)} / ${count(m.peakUnavailable)} (${pct(m.peakUnavailable / POOL_PORTS)})`} | ${count(s['TcpExt.PAWSTimewait']!)} | ${count(s['TcpExt.ListenOverflows']!)} | ${count(s['TcpExt.TCPTimeWaitOverflow']!)} | ${count(c['TcpExt.TCPSynRetrans']!)} | ${pct(m.machineBusy)} (${pct(m.machineSoftirq)}) | ${pct(m.agentCpu)} | ${datapathCost(m)} |`;
+}
+
+/* What an interrupt must undo before exiting: the rig being measured, and the BPF statistics setting. */
+let interrupted: (() => Promise<void>) | undefined;
+let restoreBpfStats: (() => void) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    restoreBpfStats?.();
+    void (interrupted?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
 }
 
 async function main(): Promise<void> {
@@ -201,10 +229,16 @@ async function main(): Promise<void> {
   }
   const started = Date.now();
   const measured: Measured[] = [];
+  const restore = enableBpfStats();
+  restoreBpfStats = restore;
   /* The direct run shares the native rig (same namespaces, agent attached but not on its path). */
   const native = runs.filter((r) => r === 'direct' || r === 'native');
-  if (native.length) measured.push(...(await measureMode('native', native, load, workers, Number(values['max-load']), Number(values['wait-load']))));
-  if (runs.includes('generic')) measured.push(...(await measureMode('generic', ['generic'], load, workers, Number(values['max-load']), Number(values['wait-load']))));
+  try {
+    if (native.length) measured.push(...(await measureMode('native', native, load, workers, Number(values['max-load']), Number(values['wait-load']))));
+    if (runs.includes('generic')) measured.push(...(await measureMode('generic', ['generic'], load, workers, Number(values['max-load']), Number(values['wait-load']))));
+  } finally {
+    restore();
+  }
 
   const section = `## Connection rate with C tools (wrk, nginx)
 
@@ -236,10 +270,12 @@ not kept for want of buckets; and the client's SYN retransmissions. Load is the 
 average just before the run (the machine is shared; runs wait for it to drop under ${values['max-load']}).
 Client, servers, agent and softirq work share the machine's 2 cores: "machine busy" is the share of
 both cores not idle during the run (from /proc/stat, every process on the machine, softirq in
-brackets), "agent CPU" the agent's own CPU time as a share of one core.
+brackets), "agent CPU" the agent's own CPU time as a share of one core, and the XDP program's cost
+from the kernel's BPF run statistics (\`kernel.bpf_stats_enabled\`, on only during the bench): every
+packet the balancer's eth0 received (in the direct run only ARP and stray packets reach it).
 
-| run | load | connections | connections/s | failures | latency avg / max | new flows rs-1 / rs-2 | datapath drops | SNAT tuples of one backend, peak: held / unavailable (share of pool) | refused SYNs (TIME_WAIT) | listen overflows | TIME_WAITs not kept | client SYN retransmissions | machine busy (softirq) | agent CPU |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| run | load | connections | connections/s | failures | latency avg / max | new flows rs-1 / rs-2 | datapath drops | SNAT tuples of one backend, peak: held / unavailable (share of pool) | refused SYNs (TIME_WAIT) | listen overflows | TIME_WAITs not kept | client SYN retransmissions | machine busy (softirq) | agent CPU | XDP program: packets/s, ns/packet, share of one core |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${measured.map(row).join('\n')}
 
 ### Machine
