@@ -9,7 +9,7 @@ import type { AgentHost } from '../../test/support/agent-harness.js';
 const TICKS_PER_SECOND = 100;
 
 /** The agent's node process (nsenter execs node, so it is the child itself). */
-export function agentPid(host: AgentHost): number {
+export function agentPid(host: Pick<AgentHost, 'pinPath'>): number {
   const pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   for (const pid of pids) {
     try {
