@@ -138,11 +138,12 @@ export class NeighborResolver implements BackgroundLoop {
   /** The backend addresses of the new config (duplicates allowed) and its refresh interval. */
   update(addresses: readonly string[], refreshIntervalMs: number): void {
     checkInterval(refreshIntervalMs);
-    for (const address of addresses) {
-      if (ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-    }
     const wanted = new Set(addresses);
     const previous = this.addresses ?? new Set<string>();
+    // Those already known were checked when they came.
+    for (const address of wanted) {
+      if (!previous.has(address) && ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+    }
     for (const address of previous) {
       if (wanted.has(address)) continue;
       // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
