@@ -38,7 +38,7 @@ import { mayReresolve, readNeighborTable, reresolveNeighbors, type NeighborEntry
 import { ipv4ToNumber } from '../model/ipv4.js';
 import type { BackgroundLoop, LoopContext } from './loop-context.js';
 import { decideResolution, resolutionChanged, type NeighborObservation, type NeighborResolution } from './neighbor-decision.js';
-import { readNeighborMap, type NeighborMaps } from './neighbor-map.js';
+import type { NeighborMaps } from './neighbor-map.js';
 
 /** The kernel side, replaceable in tests. */
 export interface NeighborHost {
@@ -262,7 +262,7 @@ export class NeighborResolver implements BackgroundLoop {
   private async recheckRetained(): Promise<void> {
     if (this.flowsUse === undefined || this.addresses === undefined) return;
     const candidates = new Set(this.retained);
-    for (const address of readNeighborMap(this.maps).keys()) if (!this.addresses.has(address)) candidates.add(address);
+    for (const address of this.maps.neighbors().keys()) if (!this.addresses.has(address)) candidates.add(address);
     if (candidates.size === 0) return;
     const used = await this.flowsUse([...candidates]);
     // An update() during the scan may have configured some again.
@@ -300,7 +300,7 @@ export class NeighborResolver implements BackgroundLoop {
 
   /** Decide every address, make lb_neigh match (strays included), report the changes. */
   private apply(addresses: readonly string[], observe: (address: string) => NeighborObservation): void {
-    const live = readNeighborMap(this.maps);
+    const live = this.maps.neighbors();
     const now = this.context.clock();
     const wanted = this.kept();
     const changed: string[] = [];
