@@ -41,11 +41,9 @@ function gcSettings(state: DesiredState): GcSettings {
   };
 }
 
-/** Every backend address of the state, once. */
-function backendAddresses(state: DesiredState): string[] {
-  const addresses = new Set<string>();
-  for (const service of state.services) for (const backend of service.backends) addresses.add(backend.address);
-  return [...addresses];
+/** Every backend address of the state (a backend in several services more than once). */
+function* backendAddresses(state: DesiredState): Generator<string> {
+  for (const service of state.services) for (const backend of service.backends) yield backend.address;
 }
 
 /** What settle() waits for: the backends without a first answer when the state was given. */
@@ -59,8 +57,8 @@ export class RuntimeLoops {
   readonly health: HealthChecker;
   readonly gc: ConntrackGc;
   private disabled: ReadonlySet<number> = new Set();
-  /** The backend addresses of the state last given. */
-  private addresses: readonly string[] = [];
+  /** The backend addresses of the state last given, once each. */
+  private addresses: ReadonlySet<string> = new Set();
   private unsettled: Unsettled = { addresses: [], checks: [] };
 
   constructor(private readonly opts: RuntimeLoopsOptions) {
@@ -92,18 +90,21 @@ export class RuntimeLoops {
 
   /** The config changed: every loop takes its part of the new state. */
   update(state: DesiredState): void {
-    const addresses = backendAddresses(state);
-    this.neighbors.update(addresses, state.neighbors.refreshIntervalMs);
+    const addresses = new Set(backendAddresses(state));
+    const added = this.neighbors.update(addresses, state.neighbors.refreshIntervalMs);
     this.health.update(healthTargets(state));
     this.gc.update(gcSettings(state));
     this.addresses = addresses;
-    // Looked up once here: settle() then polls only these (none after a reload that adds no backend).
+    // Found once here: settle() then polls only these (none after a reload that adds no backend):
+    // the addresses new to the resolver, and those still waiting since an earlier update.
     const checks: Unsettled['checks'] = [];
     for (const s of state.services) {
       if (s.healthCheck === undefined) continue;
       for (const b of s.backends) if (this.health.state(s.id, b.id) === 'unknown') checks.push({ service: s.id, backend: b.id });
     }
-    this.unsettled = { addresses: addresses.filter((a) => this.neighbors.resolution(a).updatedAt === undefined), checks };
+    const unanswered = (a: string): boolean => this.neighbors.resolution(a).updatedAt === undefined;
+    const waiting = this.unsettled.addresses.filter((a) => addresses.has(a));
+    this.unsettled = { addresses: [...waiting, ...added].filter(unanswered), checks };
   }
 
   /** Datapath ids of backends with `state: disabled`: the GC removes their flows. */
@@ -153,7 +154,7 @@ export class RuntimeLoops {
   neighborCounts(): { resolved: number; unresolved: number } {
     let resolved = 0;
     for (const a of this.addresses) if (this.neighbors.resolution(a).state === 'resolved') resolved++;
-    return { resolved, unresolved: this.addresses.length - resolved };
+    return { resolved, unresolved: this.addresses.size - resolved };
   }
 
   /** Whether every backend unsettled at the last update() has its first answers (an answer, once there, stays). */

@@ -135,33 +135,44 @@ export class NeighborResolver implements BackgroundLoop {
     await this.pass;
   }
 
-  /** The backend addresses of the new config (duplicates allowed) and its refresh interval. */
-  update(addresses: readonly string[], refreshIntervalMs: number): void {
+  /**
+   * The backend addresses of the new config (duplicates allowed) and its
+   * refresh interval. Returns the addresses it did not have (all of them at
+   * the first call): the ones a refresh has yet to resolve.
+   */
+  update(addresses: Iterable<string>, refreshIntervalMs: number): string[] {
     checkInterval(refreshIntervalMs);
     const wanted = new Set(addresses);
     const previous = this.addresses ?? new Set<string>();
     // Those already known were checked when they came.
+    const added: string[] = [];
     for (const address of wanted) {
-      if (!previous.has(address) && ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+      if (previous.has(address)) continue;
+      if (ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+      added.push(address);
     }
-    for (const address of previous) {
-      if (wanted.has(address)) continue;
-      // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
-      if (this.flowsUse !== undefined) {
-        this.retained.add(address);
-        continue;
+    if (wanted.size !== previous.size || added.length > 0) {
+      for (const address of previous) {
+        if (wanted.has(address)) continue;
+        // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
+        if (this.flowsUse !== undefined) {
+          this.retained.add(address);
+          continue;
+        }
+        this.resolutions.delete(address);
+        this.maps.deleteNeighbor(address);
       }
-      this.resolutions.delete(address);
-      this.maps.deleteNeighbor(address);
     }
-    for (const address of wanted) this.retained.delete(address);
-    const added = this.addresses === undefined || addresses.some((a) => !previous.has(a));
+    if (this.retained.size > 0) for (const address of wanted) this.retained.delete(address);
     const intervalChanged = refreshIntervalMs !== this.refreshIntervalMs;
+    const first = this.addresses === undefined;
     this.addresses = wanted;
     this.refreshIntervalMs = refreshIntervalMs;
-    if (this.loop !== 'running') return;
-    if (added) this.refreshNow();
-    else if (intervalChanged && this.next !== undefined) this.arm();
+    if (this.loop === 'running') {
+      if (first || added.length > 0) this.refreshNow();
+      else if (intervalChanged && this.next !== undefined) this.arm();
+    }
+    return added;
   }
 
   /** What the last refresh concluded; unresolved (without a reason) before the address's first refresh. */
