@@ -119,8 +119,11 @@ ${lines}
   does not count. The file is then restored, so every edit is measured against the same base.
 - The namespace's loopback is up, so the agent's metrics server listens on 127.0.0.1:9740 as it does on
   a deployed balancer (nothing scrapes it during the run).
-- RSS: \`VmRSS\` of the agent process from /proc. The load average is /proc/loadavg's first figure: the
-  machine has 2 cores and is shared with other jobs; figures taken at a load well above 1 are not comparable.
+- RSS: \`VmRSS\` of the agent process from /proc; the agent runs with the V8 flags of its executable's
+  \`#!\` line (a small young generation, an old generation that grows 1.75-fold between full collections).
+- Load: /proc/loadavg's first figure before the agent starts and after the edits (the run itself adds
+  about one: the agent and this process reloading and writing back to back). The machine has 2 cores and
+  is shared with other jobs; figures taken when it was already busy are not comparable.
 
 ### Machine
 
