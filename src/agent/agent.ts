@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { formatIssue, type ConfigIssue, type HostFacts } from '../config/index.js';
 import { readConfigFile } from '../config/read-config-file.js';
 import { restartOnlyChanges, type DesiredState } from '../model/desired-state.js';
-import { describeOperation, describePlan } from '../plan/index.js';
+import { describeOperation, describePlan, type Operation } from '../plan/index.js';
 import { AgentError } from './agent-error.js';
 import { applyPlan } from './apply-plan.js';
 import { DatapathSession } from './datapath-session.js';
@@ -42,7 +42,7 @@ import { readDatapathSample } from '../metrics/read-datapath-sample.js';
 
 /* Quiet time after a change of the file before reading it: the least the
  * watcher allows, since editors finish a save within it. */
-const WATCH_DEBOUNCE_MS = 50;
+export const WATCH_DEBOUNCE_MS = 50;
 
 /* How often a plan that retained addresses (flows still on them) is re-run. */
 const RETAINED_RECHECK_MS = 5_000;
@@ -69,6 +69,19 @@ function disabledBackendIds(state: DesiredState, maps: DatapathMaps): Set<number
   const ids = new Set<number>();
   for (const [id, meta] of maps.backendMetas()) if (meta.admin === LbBackendAdmin.disabled) ids.add(id);
   return ids;
+}
+
+/**
+ * Whether a plan adds or removes backends or services, which gives backends
+ * new datapath ids, rather than only editing them in place (a weight, a state).
+ */
+function changesBackendIds(operations: readonly Operation[]): boolean {
+  return operations.some(
+    (op) =>
+      op.kind === 'delete-backend' ||
+      op.kind === 'delete-service' ||
+      ((op.kind === 'put-backend' || op.kind === 'put-service') && op.change !== 'update'),
+  );
 }
 
 /** Milliseconds to two decimals, for log fields. */
@@ -304,7 +317,7 @@ export class Agent {
     this.loops?.setDisabledBackends(disabledBackendIds(state, session.maps));
     if (plan.operations.length > 0) log.debug({ event: 'plan', reason }, describePlan(plan.operations).trimEnd());
     log.info({ ...fields, result: 'applied' }, plan.operations.length === 0 ? 'config unchanged' : `applied ${plan.operations.length} operations`);
-    this.records?.reloaded('applied', plan.operations.length, state);
+    this.records?.reloaded('applied', plan.operations.length, { live: state, backendsChanged: changesBackendIds(plan.operations) });
     this.scheduleRecheck(plan.retained.map((r) => r.address));
     return plan.operations.length === 0 ? 'unchanged' : 'applied';
   }

@@ -38,5 +38,15 @@ export async function loadDesiredState(path: string, hostSeverity: Severity = 'e
   const addHostChecks = parseConfigText(read.text, path, { localPortRange });
   const facts = await host;
   const result = addHostChecks({ facts, severity: hostSeverity });
-  return result.ok ? { ...result, facts, text: read.text } : result;
+  if (!result.ok) return result;
+  // Not spread: the warnings are placed when read (parse-config.ts), and a reload does not read them.
+  return {
+    ok: true,
+    state: result.state,
+    get warnings(): readonly ConfigIssue[] {
+      return result.warnings;
+    },
+    facts,
+    text: read.text,
+  };
 }

@@ -11,7 +11,7 @@
  */
 import { backendsInUse } from '../datapath/addresses-in-use.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
-import type { BackendId, DesiredState, ServiceId } from '../model/desired-state.js';
+import type { BackendId, BackendState, DesiredState, ServiceId, ServiceState } from '../model/desired-state.js';
 import { ConntrackGc, type GcPassStats, type GcSettings } from '../loops/conntrack-gc.js';
 import { HealthChecker } from '../loops/health-checker.js';
 import { healthTargets } from '../loops/health-targets.js';
@@ -41,13 +41,15 @@ function gcSettings(state: DesiredState): GcSettings {
   };
 }
 
-function backendAddresses(state: DesiredState): string[] {
-  return [...new Set(state.services.flatMap((s) => s.backends.map((b) => b.address)))];
+/** Every backend address of the state (a backend in several services more than once). */
+function* backendAddresses(state: DesiredState): Generator<string> {
+  for (const service of state.services) for (const backend of service.backends) yield backend.address;
 }
 
-/** "198.18.0.2:80" -> "198.18.0.2" */
-function addressOf(backend: BackendId): string {
-  return backend.slice(0, backend.lastIndexOf(':'));
+/** What settle() waits for: the backends without a first answer when the state was given. */
+interface Unsettled {
+  addresses: string[];
+  checks: { readonly service: ServiceId; readonly backend: BackendId }[];
 }
 
 export class RuntimeLoops {
@@ -55,11 +57,12 @@ export class RuntimeLoops {
   readonly health: HealthChecker;
   readonly gc: ConntrackGc;
   private disabled: ReadonlySet<number> = new Set();
-  private state: DesiredState;
+  /** The backend addresses of the state last given, once each. */
+  private addresses: ReadonlySet<string> = new Set();
+  private unsettled: Unsettled = { addresses: [], checks: [] };
 
   constructor(private readonly opts: RuntimeLoopsOptions) {
     const { maps, context, state } = opts;
-    this.state = state;
     this.neighbors = new NeighborResolver({
       maps,
       context,
@@ -87,10 +90,21 @@ export class RuntimeLoops {
 
   /** The config changed: every loop takes its part of the new state. */
   update(state: DesiredState): void {
-    this.state = state;
-    this.neighbors.update(backendAddresses(state), state.neighbors.refreshIntervalMs);
+    const addresses = new Set(backendAddresses(state));
+    const added = this.neighbors.update(addresses, state.neighbors.refreshIntervalMs);
     this.health.update(healthTargets(state));
     this.gc.update(gcSettings(state));
+    this.addresses = addresses;
+    // Found once here: settle() then polls only these (none after a reload that adds no backend):
+    // the addresses new to the resolver, and those still waiting since an earlier update.
+    const checks: Unsettled['checks'] = [];
+    for (const s of state.services) {
+      if (s.healthCheck === undefined) continue;
+      for (const b of s.backends) if (this.health.state(s.id, b.id) === 'unknown') checks.push({ service: s.id, backend: b.id });
+    }
+    const unanswered = (a: string): boolean => this.neighbors.resolution(a).updatedAt === undefined;
+    const waiting = this.unsettled.addresses.filter((a) => addresses.has(a));
+    this.unsettled = { addresses: [...waiting, ...added].filter(unanswered), checks };
   }
 
   /** Datapath ids of backends with `state: disabled`: the GC removes their flows. */
@@ -99,8 +113,8 @@ export class RuntimeLoops {
   }
 
   /** Whether a backend may take new flows as far as runtime state goes (the planner adds admin state and weight). */
-  isEligible(service: ServiceId, backend: BackendId): boolean {
-    return this.health.isHealthy(service, backend) && this.neighbors.resolution(addressOf(backend)).state === 'resolved';
+  isEligible(service: ServiceState, backend: BackendState): boolean {
+    return this.health.isHealthy(service.id, backend.id) && this.neighbors.resolution(backend.address).state === 'resolved';
   }
 
   /** Start neighbours and health checks, and wait (bounded) until both have a first answer for everything. */
@@ -139,15 +153,16 @@ export class RuntimeLoops {
   /** Counts of resolved and unresolved backend addresses. */
   neighborCounts(): { resolved: number; unresolved: number } {
     let resolved = 0;
-    const addresses = backendAddresses(this.state);
-    for (const a of addresses) if (this.neighbors.resolution(a).state === 'resolved') resolved++;
-    return { resolved, unresolved: addresses.length - resolved };
+    for (const a of this.addresses) if (this.neighbors.resolution(a).state === 'resolved') resolved++;
+    return { resolved, unresolved: this.addresses.size - resolved };
   }
 
+  /** Whether every backend unsettled at the last update() has its first answers (an answer, once there, stays). */
   private settled(): boolean {
-    const neighborsKnown = backendAddresses(this.state).every((a) => this.neighbors.resolution(a).updatedAt !== undefined);
-    const healthKnown = this.state.services.every((s) => s.healthCheck === undefined || s.backends.every((b) => this.health.state(s.id, b.id) !== 'unknown'));
-    return neighborsKnown && healthKnown;
+    const u = this.unsettled;
+    u.addresses = u.addresses.filter((a) => this.neighbors.resolution(a).updatedAt === undefined);
+    u.checks = u.checks.filter((c) => this.health.state(c.service, c.backend) === 'unknown');
+    return u.addresses.length === 0 && u.checks.length === 0;
   }
 
   /** The resolver logs each address's change; this adds the totals an operator (and the demo) waits on. */

@@ -8,10 +8,14 @@
  * Off the hot path and bounded by the config: nothing here runs per
  * packet. Changes (a reload, a health or neighbour change, a GC pass) only
  * mark the records stale; one flush per turn of the event loop then
- * compares every backend's record with what it last wrote and writes only
- * the ones that differ, in one batch. The backend ids are read back from the
- * agent's own records (lb_svc_meta, lb_be_meta) after a reload that changed
- * something, not on every flush.
+ * compares the backends' records with what it last wrote and writes only
+ * the ones that differ, in one batch. What is compared is what can have
+ * changed: every backend after a health or neighbour change or a reload
+ * that added or removed backends; after a GC pass (every second) only the
+ * backends whose active connections were counted then or the pass before;
+ * nothing after a reload that kept every backend (a weight edit). The
+ * backend ids are read back from the agent's own records (lb_svc_meta,
+ * lb_be_meta) only after a reload that added or removed backends.
  */
 import { LbHealth, LbReloadResult, LbResolution, type LbAgentRun, type LbBackendRuntime } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
@@ -87,6 +91,8 @@ export class RuntimeRecords {
   private flushTimer: unknown;
   private runDirty = true;
   private backendsDirty = true;
+  /** Backends whose active connections a GC pass may have changed (ids counted by it or the one before). */
+  private activeDirty = new Set<number>();
   private stopped = false;
 
   constructor(
@@ -117,8 +123,11 @@ export class RuntimeRecords {
     this.schedule();
   }
 
-  /** A reload ended; `live`: the config live after it (when it applied). */
-  reloaded(result: ReloadResult, operations: number, live?: DesiredState): void {
+  /**
+   * A reload ended; `applied`: the config live after it, and whether the
+   * reload added or removed backends (or services), which changes their ids.
+   */
+  reloaded(result: ReloadResult, operations: number, applied?: { readonly live: DesiredState; readonly backendsChanged: boolean }): void {
     const now = this.context.clock();
     const run = this.run;
     run.reloadResult = LbReloadResult[result];
@@ -128,10 +137,12 @@ export class RuntimeRecords {
       run.reloadsApplied++;
       run.appliedNs = now;
       // Digested at the flush, off the reload's path, and only for a new config (not a re-plan of the same one).
-      if (live !== undefined) this.live = live;
-      // New or removed backends have new ids.
-      if (operations > 0) this.identities = undefined;
-      this.backendsDirty = true;
+      if (applied !== undefined) this.live = applied.live;
+      // New or removed backends have new ids, and new backends no record yet.
+      if (applied?.backendsChanged === true) {
+        this.identities = undefined;
+        this.backendsDirty = true;
+      }
     } else if (result === 'rejected') {
       run.reloadsRejected++;
     } else {
@@ -157,9 +168,12 @@ export class RuntimeRecords {
     run.gcExpired = stats.expired;
     run.gcRemoved = stats.released + stats.purged + stats.orphansFreed;
     run.gcEntries = stats.entries;
+    // Until this agent's first pass the records keep their predecessor's counts: compare them all once.
+    if (this.active === undefined) this.backendsDirty = true;
+    else for (const id of this.active.keys()) this.activeDirty.add(id);
+    for (const id of stats.activeByBackend.keys()) this.activeDirty.add(id);
     this.active = stats.activeByBackend;
     this.runDirty = true;
-    this.backendsDirty = true;
     this.schedule();
   }
 
@@ -184,12 +198,15 @@ export class RuntimeRecords {
       // Not before the first plan is applied: until then the loops are still
       // settling, and a restarted agent would overwrite its predecessor's
       // records with "unknown" for a moment.
-      if (this.backendsDirty && this.run.appliedNs !== 0n) {
-        this.flushBackends();
+      if (this.run.appliedNs !== 0n && (this.backendsDirty || this.activeDirty.size > 0)) {
+        this.flushBackends(this.backendsDirty ? undefined : this.activeDirty);
         this.backendsDirty = false;
+        this.activeDirty.clear();
       }
     } catch (err) {
-      // Records are for people and metrics: a failed write must not stop the agent. Kept dirty for the next flush.
+      // Records are for people and metrics: a failed write must not stop the agent. Kept dirty
+      // for the next flush, which then compares every backend.
+      this.backendsDirty = true;
       this.context.log.warn({ event: 'runtime-records', err: err instanceof Error ? err.message : String(err) }, 'writing the runtime records failed');
     }
   }
@@ -202,13 +219,16 @@ export class RuntimeRecords {
     }, 0);
   }
 
-  private flushBackends(): void {
-    this.identities ??= readIdentities(this.maps);
+  /** Compare the records of `only` (every backend when undefined) with what they should say; write the differences. */
+  private flushBackends(only: ReadonlySet<number> | undefined): void {
+    const identities = (this.identities ??= readIdentities(this.maps));
     // A restarted agent starts from the records it finds: unchanged ones are not rewritten, and their change times stay.
     const written = (this.written ??= this.maps.backendRuntimes());
     const now = this.context.clock();
     const puts: { id: number; runtime: LbBackendRuntime }[] = [];
-    for (const [id, who] of this.identities) {
+    for (const id of only ?? identities.keys()) {
+      const who = identities.get(id);
+      if (who === undefined) continue;
       const before = written.get(id);
       const health = healthCode(this.view.health(who.service, who.backend));
       const resolution = resolutionCode(this.view.resolution(who.address));
@@ -218,7 +238,7 @@ export class RuntimeRecords {
       if (!stateChanged && before.activeConns === activeConns) continue;
       puts.push({ id, runtime: { changedNs: stateChanged ? now : before.changedNs, activeConns, health, resolution } });
     }
-    const gone = [...written.keys()].filter((id) => !this.identities!.has(id));
+    const gone = only === undefined ? [...written.keys()].filter((id) => !identities.has(id)) : [];
     if (puts.length > 0) this.maps.putBackendRuntimes(puts);
     this.maps.deleteBackendRuntimes(gone);
     for (const { id, runtime } of puts) written.set(id, runtime);

@@ -8,7 +8,8 @@
  * as `file:line:col: json.path: message`. Errors are data: nothing throws
  * for a bad file. Pure: the file's text and the host's facts are inputs.
  * The checks work on plain data and ask for positions only to place what
- * they found, so a valid file pays for no positions (load-config.ts).
+ * they found, so a valid file pays for no positions (load-config.ts), and
+ * one with warnings pays when they are read.
  */
 import type { DesiredState } from '../model/desired-state.js';
 import { buildDesiredState } from './build-desired-state.js';
@@ -108,18 +109,29 @@ function checkLoadedConfig(loaded: LoadedConfig, file: string, env: Omit<ParseEn
     schemaFindings.filter((f) => f.code !== 'unknown-key' && f.code !== 'required').map((f) => formatJsonPath(f.path)),
   );
   // Later findings on a value the schema rejected add nothing.
-  const report = (findings: readonly ConfigFinding[], to: ConfigIssue[]): void => {
+  const report = (findings: readonly ConfigFinding[], to: ConfigFinding[]): void => {
     // A loop, not push(...all): a badly broken large file has more findings than a call takes arguments.
-    for (const found of findings) if (rejected.size === 0 || !isUnder(found.path, rejected)) to.push(place(file, loaded.locate, found));
+    for (const found of findings) if (rejected.size === 0 || !isUnder(found.path, rejected)) to.push(found);
   };
-  for (const found of schemaFindings) issues.push(place(file, loaded.locate, found));
-  report(checkSemantics(data, env), issues);
-  const state = issues.some((issue) => issue.severity === 'error') ? undefined : buildDesiredState(data as RawConfig);
+  // Placed at the end, and for a valid file only when its warnings are read: placing reads the
+  // whole source again (a large file's outline), which a reload that does not show them need not pay.
+  const found: ConfigFinding[] = [...schemaFindings];
+  report(checkSemantics(data, env), found);
+  const isError = (f: { readonly severity: Severity }): boolean => f.severity === 'error';
+  const state = issues.some(isError) || found.some(isError) ? undefined : buildDesiredState(data as RawConfig);
+  const placeAll = (findings: readonly ConfigFinding[]): ConfigIssue[] => [...issues, ...findings.map((f) => place(file, loaded.locate, f))];
 
   return (host) => {
-    const all = [...issues];
+    const all = [...found];
     if (host !== undefined) report(checkHostFacts(data, host.facts, host.severity), all);
-    if (state === undefined || all.some((issue) => issue.severity === 'error')) return finish(all);
-    return { ok: true, state, warnings: all.sort(compareIssues) };
+    if (state === undefined || all.some(isError)) return finish(placeAll(all));
+    let warnings: ConfigIssue[] | undefined;
+    return {
+      ok: true,
+      state,
+      get warnings(): readonly ConfigIssue[] {
+        return (warnings ??= placeAll(all).sort(compareIssues));
+      },
+    };
   };
 }

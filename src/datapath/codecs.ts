@@ -189,8 +189,13 @@ export function parseMac(mac: string): Buffer {
   return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
 }
 
+/* Bytes as two lower-case hex digits. */
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Six bytes as 'aa:bb:cc:dd:ee:ff': a table look-up per byte, since every backend's MAC is formatted on every neighbour refresh. */
 export function formatMac(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+  const h = HEX_BYTES;
+  return `${h[b[0]!]}:${h[b[1]!]}:${h[b[2]!]}:${h[b[3]!]}:${h[b[4]!]}:${h[b[5]!]}`;
 }
 
 // ------------------------------------------------------------------ layout engine

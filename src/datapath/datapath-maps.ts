@@ -496,6 +496,13 @@ export class DatapathMaps {
 
   /* ---- runtime-owned ---- */
 
+  /** Every lb_neigh entry: backend address -> MAC (lower case). */
+  neighbors(): Map<string, string> {
+    const out = new Map<string, string>();
+    this.scan(this.maps.lb_neigh, (keys, keyAt, values, valueAt) => out.set(decodeIpv4Key(keys, keyAt), lbNeigh.read.mac(values, valueAt)));
+    return out;
+  }
+
   putNeighbor(ip: string, mac: string): void {
     this.maps.lb_neigh.update(encodeIpv4Key(ip), lbNeigh.encode({ mac }));
   }

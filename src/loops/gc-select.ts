@@ -211,6 +211,9 @@ function fingerprint(seed: number, owners: Uint32Array, ownerAt: number, ip1: nu
   return h === 0 ? 1 : h;
 }
 
+/* The smallest table of prints (16 KiB). */
+const MIN_OWNED_SLOTS = 4096;
+
 /**
  * The tuples held by the flows a pass kept, so that the lb_snat scan can
  * tell an entry whose owner holds it without one lb_ct lookup per entry
@@ -229,9 +232,16 @@ function fingerprint(seed: number, owners: Uint32Array, ownerAt: number, ip1: nu
  * hashing and probing entry by entry, at a million entries).
  */
 export class OwnedTuples {
-  private readonly slots: Int32Array;
-  private readonly mask: number;
-  /* Past this load, probing slows down: stop adding and keep everything. */
+  /*
+   * Sized to the flows there are, not to the most there can be: a table for
+   * a million flows is 8 MiB, and emptying it every pass keeps all of it
+   * resident on a balancer that carries a few thousand. It doubles as a pass
+   * adds, and each pass starts at the size the last one needed.
+   */
+  private slots: Int32Array;
+  private mask: number;
+  /* The size for lb_ct's max_entries: past 3/4 of it, probing slows down: stop adding and keep everything. */
+  private readonly maxCapacity: number;
   private readonly limit: number;
   private size = 0;
   private seed = 0;
@@ -241,14 +251,18 @@ export class OwnedTuples {
   constructor(maxFlows: number) {
     let capacity = 16;
     while (capacity < 2 * maxFlows) capacity *= 2;
-    this.slots = new Int32Array(capacity);
-    this.mask = capacity - 1;
+    this.maxCapacity = capacity;
     this.limit = Math.floor(capacity * 0.75);
+    this.slots = new Int32Array(Math.min(MIN_OWNED_SLOTS, capacity));
+    this.mask = this.slots.length - 1;
   }
 
   /** Empty the set for a new pass. */
   reset(seed: number): void {
-    this.slots.fill(0);
+    let capacity = Math.min(MIN_OWNED_SLOTS, this.maxCapacity);
+    while (capacity < 2 * this.size && capacity < this.maxCapacity) capacity *= 2;
+    if (capacity === this.slots.length) this.slots.fill(0);
+    else this.resize(capacity);
     this.size = 0;
     this.seed = seed | 0;
     this.saturated = false;
@@ -270,15 +284,34 @@ export class OwnedTuples {
       this.saturated = true;
       return;
     }
+    // Below the full size, kept at most half full.
+    if (2 * this.size >= this.slots.length && this.slots.length < this.maxCapacity) this.grow();
+    if (this.insert(print)) this.size++;
+  }
+
+  /** Put a print in its slot; false when it was there already. */
+  private insert(print: number): boolean {
     for (let i = print & this.mask; ; i = (i + 1) & this.mask) {
       const slot = this.slots[i];
-      if (slot === print) return;
+      if (slot === print) return false;
       if (slot === 0) {
         this.slots[i] = print;
-        this.size++;
-        return;
+        return true;
       }
     }
+  }
+
+  /** An empty table of `capacity` slots. */
+  private resize(capacity: number): void {
+    this.slots = new Int32Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** Twice the slots, with every print added so far. */
+  private grow(): void {
+    const old = this.slots;
+    this.resize(old.length * 2);
+    for (const print of old) if (print !== 0) this.insert(print);
   }
 
   /** Was a flow holding this print added (or is the set too full to say)? */

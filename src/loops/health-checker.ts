@@ -152,6 +152,8 @@ export class HealthChecker implements BackgroundLoop {
   }
 
   state(serviceId: ServiceId, backendId: BackendId): HealthState {
+    // Asked for every backend on every reload: no key to make when nothing is checked.
+    if (this.entries.size === 0) return 'unchecked';
     return this.entries.get(healthKey(serviceId, backendId))?.record.status ?? 'unchecked';
   }
 

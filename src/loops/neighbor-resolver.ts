@@ -38,7 +38,7 @@ import { mayReresolve, readNeighborTable, reresolveNeighbors, type NeighborEntry
 import { ipv4ToNumber } from '../model/ipv4.js';
 import type { BackgroundLoop, LoopContext } from './loop-context.js';
 import { decideResolution, resolutionChanged, type NeighborObservation, type NeighborResolution } from './neighbor-decision.js';
-import { readNeighborMap, type NeighborMaps } from './neighbor-map.js';
+import type { NeighborMaps } from './neighbor-map.js';
 
 /** The kernel side, replaceable in tests. */
 export interface NeighborHost {
@@ -135,32 +135,44 @@ export class NeighborResolver implements BackgroundLoop {
     await this.pass;
   }
 
-  /** The backend addresses of the new config (duplicates allowed) and its refresh interval. */
-  update(addresses: readonly string[], refreshIntervalMs: number): void {
+  /**
+   * The backend addresses of the new config (duplicates allowed) and its
+   * refresh interval. Returns the addresses it did not have (all of them at
+   * the first call): the ones a refresh has yet to resolve.
+   */
+  update(addresses: Iterable<string>, refreshIntervalMs: number): string[] {
     checkInterval(refreshIntervalMs);
-    for (const address of addresses) {
-      if (ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
-    }
     const wanted = new Set(addresses);
     const previous = this.addresses ?? new Set<string>();
-    for (const address of previous) {
-      if (wanted.has(address)) continue;
-      // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
-      if (this.flowsUse !== undefined) {
-        this.retained.add(address);
-        continue;
-      }
-      this.resolutions.delete(address);
-      this.maps.deleteNeighbor(address);
+    // Those already known were checked when they came.
+    const added: string[] = [];
+    for (const address of wanted) {
+      if (previous.has(address)) continue;
+      if (ipv4ToNumber(address) === undefined) throw new RangeError(`not an IPv4 address: ${JSON.stringify(address)}`);
+      added.push(address);
     }
-    for (const address of wanted) this.retained.delete(address);
-    const added = this.addresses === undefined || addresses.some((a) => !previous.has(a));
+    if (wanted.size !== previous.size || added.length > 0) {
+      for (const address of previous) {
+        if (wanted.has(address)) continue;
+        // Its flows may still need the MAC: the next refresh asks, and forgets it if none does.
+        if (this.flowsUse !== undefined) {
+          this.retained.add(address);
+          continue;
+        }
+        this.resolutions.delete(address);
+        this.maps.deleteNeighbor(address);
+      }
+    }
+    if (this.retained.size > 0) for (const address of wanted) this.retained.delete(address);
     const intervalChanged = refreshIntervalMs !== this.refreshIntervalMs;
+    const first = this.addresses === undefined;
     this.addresses = wanted;
     this.refreshIntervalMs = refreshIntervalMs;
-    if (this.loop !== 'running') return;
-    if (added) this.refreshNow();
-    else if (intervalChanged && this.next !== undefined) this.arm();
+    if (this.loop === 'running') {
+      if (first || added.length > 0) this.refreshNow();
+      else if (intervalChanged && this.next !== undefined) this.arm();
+    }
+    return added;
   }
 
   /** What the last refresh concluded; unresolved (without a reason) before the address's first refresh. */
@@ -261,7 +273,7 @@ export class NeighborResolver implements BackgroundLoop {
   private async recheckRetained(): Promise<void> {
     if (this.flowsUse === undefined || this.addresses === undefined) return;
     const candidates = new Set(this.retained);
-    for (const address of readNeighborMap(this.maps).keys()) if (!this.addresses.has(address)) candidates.add(address);
+    for (const address of this.maps.neighbors().keys()) if (!this.addresses.has(address)) candidates.add(address);
     if (candidates.size === 0) return;
     const used = await this.flowsUse([...candidates]);
     // An update() during the scan may have configured some again.
@@ -299,7 +311,7 @@ export class NeighborResolver implements BackgroundLoop {
 
   /** Decide every address, make lb_neigh match (strays included), report the changes. */
   private apply(addresses: readonly string[], observe: (address: string) => NeighborObservation): void {
-    const live = readNeighborMap(this.maps);
+    const live = this.maps.neighbors();
     const now = this.context.clock();
     const wanted = this.kept();
     const changed: string[] = [];

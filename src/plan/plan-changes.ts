@@ -20,7 +20,6 @@ import { LbAddrRole } from '../datapath/codecs.js';
 import {
   endpointKey,
   serviceId,
-  type BackendId,
   type BackendState,
   type DesiredState,
   type ServiceId,
@@ -41,7 +40,7 @@ export interface PlanContext {
   /** Addresses live flows still use; only those in addressesLeaving() matter. */
   readonly addressesInUse: ReadonlySet<string>;
   /** Runtime eligibility (healthy or unchecked, and its MAC resolved); absent means every backend is eligible. */
-  readonly isEligible?: (service: ServiceId, backend: BackendId) => boolean;
+  readonly isEligible?: (service: ServiceState, backend: BackendState) => boolean;
 }
 
 export interface RetainedAddress {
@@ -106,7 +105,7 @@ function pairBackends(
 
 /** Whether a backend takes new flows, i.e. gets slots in its service's table. */
 function isEligible(service: ServiceState, backend: BackendState, ctx: PlanContext): boolean {
-  return backend.state === 'active' && backend.weight > 0 && (ctx.isEligible?.(service.id, backend.id) ?? true);
+  return backend.state === 'active' && backend.weight > 0 && (ctx.isEligible?.(service, backend) ?? true);
 }
 
 function samePool(a: LiveSnatPool | null, b: LiveSnatPool): boolean {

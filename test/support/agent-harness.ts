@@ -73,12 +73,13 @@ export class AgentHost {
     return host;
   }
 
-  /** Write the config as an editor does: temporary file, then rename over. */
-  writeConfig(config: TestConfig | string): void {
+  /** Write the config as an editor does: temporary file, then rename over. Returns the wall-clock time (ms) the rename returned. */
+  writeConfig(config: TestConfig | string): number {
     const text = typeof config === 'string' ? config : configText({ interface: 'lb0', xdp_mode: 'generic', ...config });
     const tmp = path.join(this.dir, '.config.yaml.tmp');
     fs.writeFileSync(tmp, text);
     fs.renameSync(tmp, this.configPath);
+    return Date.now();
   }
 
   /** Start the agent; resolves after its first reconcile (or its exit). */

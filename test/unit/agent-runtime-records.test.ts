@@ -59,7 +59,7 @@ const STATE = desiredState({ services: [] });
 /** A world whose agent has applied its first plan (backend records are written from then on). */
 function started() {
   const w = world();
-  w.records.reloaded('applied', 0, STATE);
+  w.records.reloaded('applied', 0, { live: STATE, backendsChanged: false });
   return w;
 }
 
@@ -84,7 +84,7 @@ describe('RuntimeRecords', () => {
     w.records.flush();
     assert.deepEqual(w.maps.puts, []);
     assert.equal(w.maps.run!.reloadResult, LbReloadResult.none, 'the agent record is written at once');
-    w.records.reloaded('applied', 0, STATE);
+    w.records.reloaded('applied', 0, { live: STATE, backendsChanged: false });
     w.records.flush();
     assert.deepEqual(w.maps.puts, [[1]], 'then every record that differs');
     w.records.stop();
@@ -121,12 +121,34 @@ describe('RuntimeRecords', () => {
     assert.equal(w.timers.live.size, 0);
   });
 
+  it('compares only what can have changed: after a GC pass the backends it or the one before counted, after a reload that kept every backend none', () => {
+    const w = started();
+    w.records.gcPass(gcPass([]));
+    w.records.flush();
+    assert.deepEqual(w.maps.puts, [[0, 1]], "the first pass compares every record (a predecessor's counts)");
+    // Changed without telling the records: only a comparison of backend 1 would see it.
+    w.health.set('198.18.0.10:80/tcp|198.18.0.3:80', 'unhealthy');
+    w.records.gcPass(gcPass([[0, 3]]));
+    w.records.flush();
+    assert.deepEqual(w.maps.puts.at(-1), [0]);
+    w.records.gcPass(gcPass([]));
+    w.records.flush();
+    assert.deepEqual([w.maps.puts.at(-1), w.maps.runtimes.get(0)!.activeConns], [[0], 0], 'counted by the pass before: back to 0');
+    w.records.reloaded('applied', 2, { live: STATE, backendsChanged: false });
+    w.records.flush();
+    assert.equal(w.maps.puts.length, 3, 'a weight edit compares no backend');
+    w.records.backendsChanged();
+    w.records.flush();
+    assert.deepEqual(w.maps.puts.at(-1), [1]);
+    w.records.stop();
+  });
+
   it('a reload that changed something reads the ids again and drops the records of backends gone', () => {
     const w = started();
     w.records.flush();
     w.maps.backends.delete(1);
     w.maps.backends.set(2, meta('198.18.0.4'));
-    w.records.reloaded('applied', 3, STATE);
+    w.records.reloaded('applied', 3, { live: STATE, backendsChanged: true });
     w.records.flush();
     assert.deepEqual([...w.maps.runtimes.keys()].sort(), [0, 2]);
     const run = w.maps.run!;

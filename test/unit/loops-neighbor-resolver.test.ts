@@ -10,7 +10,6 @@ import { describe, it } from 'node:test';
 import { setImmediate as turn } from 'node:timers/promises';
 import { createLogger } from '../../src/agent/logger.js';
 import type { Timers } from '../../src/agent/timers.js';
-import { encodeIpv4Key, lbNeigh } from '../../src/datapath/codecs.js';
 import { HostError } from '../../src/host/host-error.js';
 import type { NeighborEntry, NeighborTarget } from '../../src/host/neighbor-table.js';
 import type { NextHop } from '../../src/host/route-lookup.js';
@@ -120,13 +119,8 @@ class FakeMaps implements NeighborMaps {
     return this.entries.delete(ip);
   }
 
-  map(): NeighborMaps extends { map(name: 'lb_neigh'): infer M } ? M : never {
-    const entries = [...this.entries];
-    return {
-      *lookupBatch() {
-        yield { keys: entries.map(([ip]) => encodeIpv4Key(ip)), values: entries.map(([, mac]) => lbNeigh.encode({ mac })) };
-      },
-    };
+  neighbors(): Map<string, string> {
+    return new Map(this.entries);
   }
 }
 

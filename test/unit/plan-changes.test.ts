@@ -198,7 +198,7 @@ describe('planChanges: against what it published', () => {
   });
 
   it('leaves out unhealthy backends, and a health change touches only that table', () => {
-    const ctx: PlanContext = { ...hostOf(live, CTX), isEligible: (service, backend) => !(service === '198.18.1.10:80/tcp' && backend === '198.18.0.3:80') };
+    const ctx: PlanContext = { ...hostOf(live, CTX), isEligible: (service, backend) => !(service.id === '198.18.1.10:80/tcp' && backend.id === '198.18.0.3:80') };
     const ops = plan(BASE, live, ctx);
     assert.deepEqual(kinds(ops), ['put-service:update']);
     assert.deepEqual((ops[0] as Extract<Operation, { kind: 'put-service' }>).table!.backends.map((b) => b.key), ['198.18.0.2:80']);
