@@ -35,7 +35,7 @@ import { monotonicClock } from '../loops/loop-context.js';
 import { gatherHostFacts } from '../host/gather-host-facts.js';
 import { LbBackendAdmin } from '../datapath/codecs.js';
 import type { DatapathMaps } from '../datapath/datapath-maps.js';
-import { AgentMetrics } from '../metrics/agent-metrics.js';
+import { AgentMetrics, type ReloadRecord } from '../metrics/agent-metrics.js';
 import type { DatapathSample } from '../metrics/datapath-sample.js';
 import { MetricsServer } from '../metrics/metrics-server.js';
 import { readDatapathSample } from '../metrics/read-datapath-sample.js';
@@ -242,7 +242,6 @@ export class Agent {
     const loaded = await loadDesiredState(this.opts.configPath);
     if (!loaded.ok) {
       this.logRejected(loaded.issues, reason);
-      this.records?.reloaded('rejected', 0);
       return 'rejected';
     }
     const restartOnly = restartOnlyChanges(this.live, loaded.state);
@@ -252,8 +251,7 @@ export class Agent {
         `config rejected: ${restartOnly.join(', ')} changed, which only takes effect on restart: ` +
           'run `xdp4slb-agent down` and start the agent again (nothing was changed)',
       );
-      this.metrics.recordReload({ reason, result: 'rejected', loadMs: performance.now() - loadStarted });
-      this.records?.reloaded('rejected', 0);
+      this.countRejected({ reason, loadMs: performance.now() - loadStarted });
       return 'rejected';
     }
     this.applyLogLevel(loaded.state);
@@ -279,8 +277,7 @@ export class Agent {
     const planned = performance.now();
     if (!plan.ok) {
       log.error({ event: 'reload', result: 'rejected', reason, errors: plan.errors }, `config rejected: ${plan.errors.join('; ')}`);
-      this.metrics.recordReload({ reason, result: 'rejected', loadMs: started - loadStarted, planMs: planned - started });
-      this.records?.reloaded('rejected', 0);
+      this.countRejected({ reason, loadMs: started - loadStarted, planMs: planned - started });
       return 'rejected';
     }
     const result = await applyPlan(plan.operations, session.maps, hostAnnouncer);
@@ -350,8 +347,14 @@ export class Agent {
     });
   }
 
+  /** A rejected reload in the metrics and the pinned record (the live config stays). */
+  private countRejected(record: Omit<ReloadRecord, 'result'>): void {
+    this.metrics.recordReload({ ...record, result: 'rejected' });
+    this.records?.reloaded('rejected', 0);
+  }
+
   private logRejected(issues: readonly ConfigIssue[], reason: string): void {
-    this.metrics.recordReload({ reason, result: 'rejected' });
+    this.countRejected({ reason });
     const first = issues[0]!;
     this.opts.log.error(
       { event: 'reload', result: 'rejected', reason, ...issueFields(first), issues: issues.map(issueFields) },
