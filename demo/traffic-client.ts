@@ -28,12 +28,15 @@
  *   node traffic-client.js rate URL SECONDS [CONCURRENCY]
  * short connections (keep-alive off) one after another, on CONCURRENCY
  * (default 1) loops at once, for SECONDS; prints { connections, failed,
- * failures, seconds } (failures: the first 20 reasons).
+ * failures, slow, slowestMs, seconds } (failures: the first 20 reasons;
+ * slow: connections that took a second or more, i.e. a SYN retransmission).
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
 
 const TIMEOUT_MS = Number(process.env['CLIENT_TIMEOUT_MS'] ?? 2_000);
+/* Linux retransmits an unanswered SYN after 1 s: a connection that took that long needed one. */
+const SLOW_MS = 1_000;
 
 function httpGet(url: string, agent: http.Agent | false, timeoutMs = TIMEOUT_MS, onSocket?: (port: number | undefined) => void): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -126,26 +129,36 @@ async function open(url: string, count: number): Promise<void> {
   agent.destroy();
 }
 
-/* Short connections back to back on `concurrency` loops for `seconds`. */
+/*
+ * Short connections back to back on `concurrency` loops for `seconds`. A
+ * connection that needed a SYN retransmission takes a second or more: those
+ * are counted as slow (with the slowest time), apart from failures.
+ */
 async function rate(url: string, seconds: number, concurrency: number): Promise<void> {
   const until = Date.now() + seconds * 1_000;
   let connections = 0;
   let failed = 0;
+  let slow = 0;
+  let slowestMs = 0;
   const failures: string[] = [];
   const loop = async (): Promise<void> => {
     while (Date.now() < until) {
       connections++;
+      const asked = Date.now();
       try {
         await httpGet(url, false);
       } catch (err) {
         failed++;
         if (failures.length < 20) failures.push((err as Error).message);
       }
+      const took = Date.now() - asked;
+      if (took >= SLOW_MS) slow++;
+      slowestMs = Math.max(slowestMs, took);
     }
   };
   const started = Date.now();
   await Promise.all(Array.from({ length: concurrency }, loop));
-  process.stdout.write(`${JSON.stringify({ connections, failed, failures, seconds: (Date.now() - started) / 1_000 })}\n`);
+  process.stdout.write(`${JSON.stringify({ connections, failed, failures, slow, slowestMs, seconds: (Date.now() - started) / 1_000 })}\n`);
 }
 
 async function main(): Promise<void> {

@@ -12,7 +12,11 @@ import { SNAT, URL_, type Rig, type Server } from './traffic-rig.js';
 
 export interface RateOutcome {
   connections: number;
+  /** Connections that did not complete within CONNECTION_TIMEOUT_MS. */
   failed: number;
+  /** Connections that took a second or more (a SYN retransmission), and the slowest, in ms. */
+  slow: number;
+  slowestMs: number;
   /** The client's first 20 failure reasons. */
   failures: string[];
   seconds: number;
@@ -30,13 +34,24 @@ interface ClientReport {
   connections: number;
   failed: number;
   failures: string[];
+  /** Connections that took a second or more (a SYN retransmission), and the slowest. */
+  slow: number;
+  slowestMs: number;
   seconds: number;
 }
+
+/*
+ * A connection fails when it is not answered within 7 s: the time Linux
+ * takes to send a SYN three times (at 0, 1 and 3 s) and hear back. Slower
+ * ones (a SYN retransmission or two: a SYN lost, or refused twice by a
+ * server still holding the tuple in TIME_WAIT) are counted apart as slow.
+ */
+const CONNECTION_TIMEOUT_MS = 7_000;
 
 /** Runs the client for `seconds` with `concurrency` loops; fails if it does not report within `seconds` + 30 s. */
 export async function runConnectionRate(rig: Rig, seconds: number, concurrency: number, captureServers: readonly Server[] = []): Promise<RateOutcome> {
   const captures = await Promise.all(captureServers.map((s) => Capture.start(rig.topo, s.host, rig.dir, `tcp and host ${SNAT}`)));
-  const client = rig.spawnClient(['rate', URL_, String(seconds), String(concurrency)]);
+  const client = rig.spawnClient(['rate', URL_, String(seconds), String(concurrency)], 'client', { CLIENT_TIMEOUT_MS: String(CONNECTION_TIMEOUT_MS) });
   let stdout = '';
   let stderr = '';
   client.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
