@@ -57,10 +57,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
       let rig: Rig | undefined;
       before(async () => {
         rig = new Rig(tag, mode, [RS1, RS2]);
-        await rig.startServer(RS1);
-        await rig.startServer(RS2);
-        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2]), dnsService([RS1, RS2])]));
-        await rig.startAgent();
+        await rig.serve(baseConfig(mode, [webService([RS1, RS2]), dnsService([RS1, RS2])]), { eligible: [] });
       });
       after(() => rig?.destroy());
 
@@ -114,11 +111,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
       let holder: Holder | undefined;
       before(async () => {
         rig = new Rig(`mac${mode[0]}`, mode, [RS1, RS2]);
-        await rig.startServer(RS1);
-        await rig.startServer(RS2);
-        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2])]));
-        await rig.startAgent();
-        await rig.waitEligible([RS1.address, RS2.address], 5_000);
+        await rig.serve(baseConfig(mode, [webService([RS1, RS2])]), { timeoutMs: 5_000 });
       });
       after(async () => {
         await holder?.stop();
@@ -181,10 +174,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
       );
     before(async () => {
       rig = new Rig('gc', 'generic', [RS1]);
-      await rig.startServer(RS1);
-      rig.writeConfig(config());
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address], 5_000);
+      await rig.serve(config(), { timeoutMs: 5_000 });
     });
     after(() => rig?.destroy());
 
@@ -269,12 +259,8 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
       let rig: Rig | undefined;
       before(async () => {
         rig = new Rig(`hc${mode[0]}`, mode, [RS1, RS2]);
-        await rig.startServer(RS1);
-        await rig.startServer(RS2);
         const healthCheck = { type: 'http', port: 80, path: '/healthz', expect_status: 200, interval: `${INTERVAL_MS}ms`, timeout: '200ms', rise: RISE, fall: FALL };
-        rig.writeConfig(baseConfig(mode, [webService([RS1, RS2], { health_check: healthCheck })]));
-        await rig.startAgent();
-        await rig.waitEligible([RS1.address, RS2.address], 5_000);
+        await rig.serve(baseConfig(mode, [webService([RS1, RS2], { health_check: healthCheck })]), { timeoutMs: 5_000 });
       });
       after(() => rig?.destroy());
 
@@ -312,11 +298,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
     let holder: Holder | undefined;
     before(async () => {
       rig = new Rig('dr', 'generic', [RS1, RS2]);
-      await rig.startServer(RS1);
-      await rig.startServer(RS2);
-      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+      await rig.serve(baseConfig('generic', [webService([RS1, RS2])]), { timeoutMs: 5_000 });
     });
     after(async () => {
       await holder?.stop();
@@ -352,11 +334,7 @@ describe('agent loops end to end', { timeout: 180_000 }, () => {
     const holders: Holder[] = [];
     before(async () => {
       rig = new Rig('ds', 'generic', [RS1, RS2]);
-      await rig.startServer(RS1);
-      await rig.startServer(RS2);
-      rig.writeConfig(baseConfig('generic', [webService([RS1, RS2])]));
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address, RS2.address], 5_000);
+      await rig.serve(baseConfig('generic', [webService([RS1, RS2])]), { timeoutMs: 5_000 });
     });
     after(async () => {
       for (const holder of holders) await holder.stop();

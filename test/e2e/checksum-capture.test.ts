@@ -66,11 +66,7 @@ describe('2. checksums of rewritten packets, from captures (native XDP, TX check
 
   before(async () => {
     const r = (rig = new Rig('ck', 'native', [RS1, RS2]));
-    await r.startServer(RS1);
-    await r.startServer(RS2);
-    r.writeConfig(baseConfig('native', [webService([RS1, RS2]), dnsService([RS1, RS2])]));
-    await r.startAgent();
-    await r.waitEligible([RS1.address, RS2.address], 10_000);
+    await r.serve(baseConfig('native', [webService([RS1, RS2]), dnsService([RS1, RS2])]));
     await r.waitUntil('both dns backends eligible', () => r.eligible('dns').length === 2, 10_000, () => r.eligible('dns').join(', '));
 
     const captures = {

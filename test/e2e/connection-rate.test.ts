@@ -29,12 +29,8 @@ for (const [tag, mode] of [
     let outcome: RateOutcome | undefined;
     before(async () => {
       const r = (rig = new Rig(tag, mode, [RS1, RS2]));
-      await r.startServer(RS1);
-      await r.startServer(RS2);
       // The default snat.ports (10000-32767), reuse_after and timeouts: only the address is given.
-      r.writeConfig(baseConfig(mode, [webService([RS1, RS2])], { snat: { addresses: [SNAT] } }));
-      await r.startAgent();
-      await r.waitEligible([RS1.address, RS2.address], 10_000);
+      await r.serve(baseConfig(mode, [webService([RS1, RS2])], { snat: { addresses: [SNAT] } }));
       outcome = await runConnectionRate(r, SECONDS, CONCURRENCY);
     });
     after(() => rig?.destroy());

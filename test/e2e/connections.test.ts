@@ -106,11 +106,7 @@ describe('connections end to end', { timeout: 120_000 }, () => {
       const config = (web: TestService, more: TestService[] = []): TestConfig => baseConfig(mode, [web, ...more]);
       before(async () => {
         rig = new Rig(`cn5${tag}`, mode, [RS1, RS2]);
-        await rig.startServer(RS1);
-        await rig.startServer(RS2);
-        rig.writeConfig(config(webService([RS1, RS2])));
-        await rig.startAgent();
-        await rig.waitEligible([RS1.address, RS2.address], 5_000);
+        await rig.serve(config(webService([RS1, RS2])), { timeoutMs: 5_000 });
       });
       after(async () => {
         await holder?.stop();
@@ -182,15 +178,12 @@ describe('connections end to end', { timeout: 120_000 }, () => {
       const clients: Holder[] = [];
       before(async () => {
         rig = new Rig(`cn8${tag}`, mode, [RS1, RS2]);
-        await rig.startServer(RS1);
-        await rig.startServer(RS2);
-        rig.writeConfig(
+        await rig.serve(
           baseConfig(mode, [webService([RS1, RS2])], {
             conntrack: { timeouts: { tcp_closing: `${TCP_CLOSING_MS}ms` }, gc_interval: `${GC_MS}ms` },
           }),
+          { timeoutMs: 5_000 },
         );
-        await rig.startAgent();
-        await rig.waitEligible([RS1.address, RS2.address], 5_000);
       });
       after(async () => {
         for (const client of clients) await client.stop();

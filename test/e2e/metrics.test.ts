@@ -73,11 +73,7 @@ describe('metrics end to end', { timeout: 180_000 }, () => {
     let rig: Rig | undefined;
     before(async () => {
       rig = new Rig('me1', 'generic', [RS1, RS2]);
-      await rig.startServer(RS1);
-      await rig.startServer(RS2);
-      rig.writeConfig(config());
-      await rig.startAgent();
-      await rig.waitEligible([RS1.address, RS2.address], 10_000);
+      await rig.serve(config());
       await rig.waitUntil('dns eligible', () => rig!.eligible('dns').length === 2, 10_000);
     });
     after(() => rig?.destroy());

@@ -194,10 +194,7 @@ function rigPerBlock(tag: string, mode: XdpMode): BlockRig {
   const clients: Holder[] = [];
   before(async () => {
     rig = new Rig(tag, mode, SERVERS);
-    for (const server of SERVERS) await rig.startServer(server);
-    rig.writeConfig(configOf(mode, START));
-    await rig.startAgent();
-    await rig.waitEligible(addresses(eligibleOf(START)), 5_000);
+    await rig.serve(configOf(mode, START), { eligible: addresses(eligibleOf(START)), timeoutMs: 5_000 });
   });
   after(async () => {
     for (const client of clients) await client.stop();

@@ -124,9 +124,7 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
   let rig: Rig | undefined;
   before(async () => {
     rig = new Rig('ob', 'generic', [RS1, RS2]);
-    await rig.startServer(RS1);
-    await rig.startServer(RS2);
-    rig.writeConfig(
+    await rig.serve(
       baseConfig(
         'generic',
         [
@@ -137,8 +135,6 @@ describe('status and conntrack end to end', { timeout: 180_000 }, () => {
         { conntrack: { gc_interval: '500ms', timeouts: { tcp_closing: '10m', udp: '10m' } } },
       ),
     );
-    await rig.startAgent();
-    await rig.waitEligible([RS1.address, RS2.address], 10_000);
     await rig.waitUntil('dns backends eligible', () => rig!.eligible('dns').length === 2, 10_000);
   });
   after(() => rig?.destroy());

@@ -155,6 +155,19 @@ export class Rig {
     await exited;
   }
 
+  /**
+   * Start every server, save `config`, start the agent on it, and wait (up to
+   * `timeoutMs`, default 10 s) until the web service's table holds `eligible`
+   * (default: every server; none: do not wait).
+   */
+  async serve(config: TestConfig, opts: { eligible?: readonly string[]; timeoutMs?: number } = {}): Promise<void> {
+    const { eligible = this.backends.map((s) => s.address), timeoutMs = 10_000 } = opts;
+    for (const server of this.backends) await this.startServer(server);
+    this.writeConfig(config);
+    await this.startAgent();
+    if (eligible.length > 0) await this.waitEligible(eligible, timeoutMs);
+  }
+
   /** Written as an editor saves: temporary file, then rename over; a string is saved as it is (a broken file, say). No MAC is ever in it. */
   writeConfig(config: TestConfig | string): void {
     const text = typeof config === 'string' ? config : configText(config);
